@@ -1,0 +1,495 @@
+/**
+ * The WebSocket engine (RFC 6455): bytes in, events out, bytes out. No sockets, timers or promises.
+ *
+ *   peer bytes ──receiveData()──▶ FrameParser ──▶ rules (this file) ──nextEvent()──▶ application
+ *                                                     │  auto-pong, close echo, failures
+ *                                                     ▼
+ *   application ──sendText()/sendPing()/sendClose()──▶ Outbox ──dataToSend()──▶ socket bytes
+ *
+ * Peer input never throws: a violation queues a close frame with the right code and surfaces as a `fail` event.
+ * Our own misuse throws (`InvalidStateError`, `UsageError`). The adapter's loop: push bytes, pull events until
+ * `null`, then send `dataToSend()`; arm a timer when `closeExpected()`.
+ */
+import { EMPTY } from './bytes.ts';
+import { encodeClosePayload, parseClosePayload } from './close.ts';
+import {
+  CloseCode,
+  type DataOpcode,
+  isControl,
+  isKnownOpcode,
+  MAX_CONTROL_PAYLOAD,
+  Opcode,
+  type Role,
+  State,
+} from './constants.ts';
+import { InvalidStateError, ProtocolError, type ProtocolErrorCode, UsageError } from './errors.ts';
+import type { CloseInfo, Event } from './events.ts';
+import type { Extension } from './extension.ts';
+import { type FrameHeader, Outbox, type PreparedFrame } from './frame.ts';
+import { FrameParser, Step } from './frame-parser.ts';
+import { randomFill } from './platform.ts';
+import { Utf8Validator } from './utf8.ts';
+
+export interface ConnectionOptions {
+  role: Role;
+  /** Largest message accepted, after extensions decode it; beyond it the connection fails with 1009. Default 64 MiB. */
+  maxMessageSize?: number;
+  /** Negotiated extensions (see `extensions.ts`), in the order of the handshake's answer. */
+  extensions?: Extension[];
+  /**
+   * RSV bits (wslay numbering) that data frames may carry without a negotiated extension: the application gives
+   * them a meaning (wslay's `setAllowedRsvBits`). Such messages are passed through undecoded and unvalidated.
+   */
+  allowedRsv?: number;
+  /** Client only: a fresh 4-byte masking key per frame. Default: crypto-strong random bytes. */
+  randomMask?: () => Uint8Array;
+}
+
+const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
+const END: Event = Object.freeze({ type: 'end' });
+
+function protocolError(
+  code: ProtocolErrorCode,
+  message: string,
+  closeCode: number = CloseCode.ProtocolError,
+) {
+  return new ProtocolError(code, closeCode, message);
+}
+
+export class Connection {
+  readonly role: Role;
+  readonly maxMessageSize: number;
+  private _state: State = State.Open;
+  private readonly parser = new FrameParser();
+  private readonly outbox = new Outbox();
+  private readonly extensions: readonly Extension[];
+  private readonly extensionRsv: number;
+  private readonly allowedRsv: number;
+  private readonly randomMask: (() => Uint8Array) | undefined;
+  private readonly header: FrameHeader = { fin: true, rsv: 0, opcode: 0, mask: null };
+  private readonly maskKey = new Uint8Array(4);
+  private readonly utf8 = new Utf8Validator();
+  private readonly control = new Uint8Array(MAX_CONTROL_PAYLOAD);
+  private controlLength = 0;
+  // Incoming message.
+  private receiving = false;
+  private messageOpcode: DataOpcode = Opcode.Text;
+  private messageDecoder: Extension | null = null;
+  private messageValidates = false;
+  private messageLength = 0;
+  // Outgoing message.
+  private sending = false;
+  private sendEncoder: Extension | null = null;
+  // Events decoded ahead (an extension may turn one payload piece into several).
+  private pending: Event[] = [];
+  private discarding = false;
+  private inputEnded = false;
+  private endEmitted = false;
+  private endPending = false;
+  private endSent = false;
+  private _closeSent: CloseInfo | null = null;
+  private _closeReceived: CloseInfo | null = null;
+  private _error: ProtocolError | null = null;
+
+  constructor(options: ConnectionOptions) {
+    if (options.role !== 'client' && options.role !== 'server') {
+      throw new UsageError('INVALID_ROLE', `role must be 'client' or 'server', not ${String(options.role)}`);
+    }
+    this.role = options.role;
+    const max = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    if (!(max >= 0))
+      throw new UsageError('INVALID_MAX_MESSAGE_SIZE', `maxMessageSize must be >= 0, not ${max}`);
+    this.maxMessageSize = max;
+    this.extensions = options.extensions ?? [];
+    this.extensionRsv = this.extensions.reduce((bits, e) => bits | e.rsv, 0);
+    this.allowedRsv = options.allowedRsv ?? 0;
+    this.randomMask = options.randomMask;
+  }
+
+  get state(): State {
+    return this._state;
+  }
+  get closeSent(): CloseInfo | null {
+    return this._closeSent;
+  }
+  get closeReceived(): CloseInfo | null {
+    return this._closeReceived;
+  }
+  /** The peer's violation that failed the connection, if any. */
+  get error(): ProtocolError | null {
+    return this._error;
+  }
+  /** Bytes queued for `dataToSend()`. */
+  get bufferedAmount(): number {
+    return this.outbox.size;
+  }
+
+  // ── input ──────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Takes ownership of `chunk` (payload is unmasked in place; events may be views into it). Never throws. */
+  receiveData(chunk: Uint8Array): void {
+    if (this.discarding || this.inputEnded) return;
+    this.parser.push(chunk);
+  }
+
+  /** The peer closed its side of the TCP connection. */
+  receiveEnd(): void {
+    if (this.inputEnded) return;
+    this.inputEnded = true;
+    // We have nothing left to say to a peer that stopped listening: close our side too.
+    this.endPending = true;
+    this.setState(State.Closed);
+  }
+
+  /** The next event, or `null` when more input is needed. Parses just enough for one event. */
+  nextEvent(): Event | null {
+    if (this.pending.length > 0) return this.pending.shift()!;
+    if (this.discarding) return this.endOfInput();
+    for (;;) {
+      const event = this.step(this.parser.next());
+      if (event !== undefined) return event;
+    }
+  }
+
+  /** One parser step; `undefined` means "keep going". */
+  private step(step: Step): Event | null | undefined {
+    const parser = this.parser;
+    switch (step) {
+      case Step.NeedData:
+        return this.endOfInput();
+      case Step.Head: {
+        const error = this.checkHead();
+        return error === null ? undefined : this.failWith(error);
+      }
+      case Step.BadLength:
+        return this.failWith(
+          parser.tooLong
+            ? protocolError('PAYLOAD_TOO_LONG', 'payload length beyond 2^53-1', CloseCode.MessageTooBig)
+            : protocolError('PAYLOAD_TOO_LONG', 'payload length has its most significant bit set'),
+        );
+      case Step.Header:
+        return isControl(parser.opcode) ? undefined : this.startDataFrame();
+      case Step.Data:
+        if (isControl(parser.opcode)) {
+          this.control.set(parser.data, this.controlLength);
+          this.controlLength += parser.data.length;
+          return undefined;
+        }
+        return this.dataFrameData(parser.data);
+      case Step.End:
+        return isControl(parser.opcode) ? this.controlFrame() : this.endDataFrame();
+    }
+  }
+
+  private endOfInput(): Event | null {
+    if (!this.inputEnded || this.endEmitted) return null;
+    this.endEmitted = true;
+    return END;
+  }
+
+  /** Frame rules that the first two bytes decide (RFC 6455 §5.2, §5.4, §5.5). */
+  private checkHead(): ProtocolError | null {
+    const { opcode, rsv, fin, masked, length } = this.parser;
+    if (!isKnownOpcode(opcode)) return protocolError('RESERVED_OPCODE', `reserved opcode ${opcode}`);
+    // §5.1: "The server MUST close the connection upon receiving a frame that is not masked" and "A client
+    // MUST close a connection if it detects a masked frame."
+    if (masked !== (this.role === 'server')) {
+      return this.role === 'server'
+        ? protocolError('UNMASKED_FRAME', 'client frame is not masked')
+        : protocolError('MASKED_FRAME', 'server frame is masked');
+    }
+    if (isControl(opcode)) {
+      if (rsv !== 0) return protocolError('RESERVED_BITS', 'RSV bits set on a control frame');
+      // §5.5: "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be fragmented."
+      if (!fin) return protocolError('FRAGMENTED_CONTROL', 'fragmented control frame');
+      if (length > MAX_CONTROL_PAYLOAD)
+        return protocolError('CONTROL_TOO_LONG', 'control frame over 125 bytes');
+      this.controlLength = 0;
+      return null;
+    }
+    if (opcode === Opcode.Continuation) {
+      if (!this.receiving)
+        return protocolError('UNEXPECTED_CONTINUATION', 'continuation frame without a message');
+      // RFC 7692 §6.1: RSV1 is set on the first frame of a message only.
+      if (rsv & ~this.allowedRsv)
+        return protocolError('RESERVED_BITS', 'RSV bits set on a continuation frame');
+      return null;
+    }
+    if (this.receiving)
+      return protocolError('EXPECTED_CONTINUATION', 'new data frame inside a fragmented message');
+    if (rsv & ~(this.allowedRsv | this.extensionRsv)) {
+      return protocolError('RESERVED_BITS', `RSV bits ${rsv} set without an extension that defines them`);
+    }
+    return null;
+  }
+
+  private startDataFrame(): Event {
+    const { opcode, rsv, fin, length } = this.parser;
+    const first = opcode !== Opcode.Continuation;
+    if (first) {
+      this.receiving = true;
+      this.messageOpcode = opcode as DataOpcode;
+      this.messageDecoder = rsv & this.extensionRsv ? this.decoderFor(rsv) : null;
+      this.messageValidates = opcode === Opcode.Text && (rsv & this.allowedRsv) === 0;
+      this.messageLength = 0;
+      this.utf8.reset();
+    }
+    if (this.messageDecoder === null && length > this.maxMessageSize - this.messageLength) {
+      return this.failWith(this.tooBig());
+    }
+    return { type: 'frame-start', opcode: this.messageOpcode, first, fin, rsv, length };
+  }
+
+  private decoderFor(rsv: number): Extension {
+    for (const extension of this.extensions) if (rsv & extension.rsv) return extension;
+    throw new Error('unreachable: RSV bits were checked against the extensions');
+  }
+
+  private dataFrameData(data: Uint8Array): Event | undefined {
+    const decoder = this.messageDecoder;
+    if (decoder === null) return this.deliver(data);
+    const failed = this.queueDecoded(decoder.decode(data, false, this.maxMessageSize - this.messageLength));
+    return failed ?? this.pending.shift();
+  }
+
+  private endDataFrame(): Event {
+    const fin = this.parser.fin;
+    if (fin) {
+      this.receiving = false;
+      const decoder = this.messageDecoder;
+      if (decoder !== null) {
+        const failed = this.queueDecoded(
+          decoder.decode(EMPTY, true, this.maxMessageSize - this.messageLength),
+        );
+        if (failed !== undefined) return failed;
+      }
+      // §8.1: a text message whose bytes end inside a UTF-8 sequence is invalid.
+      if (this.messageValidates && !this.utf8.end()) return this.failWith(this.invalidUtf8());
+    }
+    const end: Event = { type: 'frame-end', fin };
+    if (this.pending.length === 0) return end;
+    this.pending.push(end);
+    return this.pending.shift()!;
+  }
+
+  /** Delivers a payload piece: size was checked at the header, UTF-8 is checked here (fail fast). */
+  private deliver(data: Uint8Array): Event {
+    this.messageLength += data.length;
+    if (this.messageValidates && !this.utf8.push(data)) return this.failWith(this.invalidUtf8());
+    return { type: 'frame-data', data };
+  }
+
+  /** Queues an extension's decoded pieces as events; returns the `fail` event if decoding or validation failed. */
+  private queueDecoded(decoded: Uint8Array[] | ProtocolError): Event | undefined {
+    if (decoded instanceof ProtocolError) return this.failWith(decoded);
+    for (const piece of decoded) {
+      if (piece.length === 0) continue;
+      const event = this.deliver(piece);
+      if (event.type === 'fail') return event;
+      this.pending.push(event);
+    }
+    return undefined;
+  }
+
+  private controlFrame(): Event | null {
+    const data = this.control.slice(0, this.controlLength);
+    switch (this.parser.opcode) {
+      case Opcode.Ping:
+        // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response", unless it
+        // already sent a Close frame.
+        if (this._closeSent === null) this.writeFrame(Opcode.Pong, data, true, 0);
+        return { type: 'ping', data };
+      case Opcode.Pong:
+        return { type: 'pong', data };
+      default:
+        return this.closeFrame(data);
+    }
+  }
+
+  private closeFrame(payload: Uint8Array): Event | null {
+    const info = parseClosePayload(payload);
+    if (info instanceof ProtocolError) return this.failWith(info);
+    this._closeReceived = info;
+    // §5.5.1: "If an endpoint receives a Close frame and did not previously send a Close frame, the endpoint
+    // MUST send a Close frame in response. (When sending a Close frame in response, the endpoint typically
+    // echos the status code it received.)"
+    if (this._closeSent === null) {
+      const echo = info.code === CloseCode.NoStatusRcvd ? undefined : info.code;
+      this.writeClose(echo, '');
+    }
+    // §7.1.1: the server closes the TCP connection first, once the close handshake is complete.
+    if (this.role === 'server') this.endPending = true;
+    this.stopReading();
+    this.setState(State.Closed);
+    return { type: 'close', code: info.code, reason: info.reason };
+  }
+
+  private tooBig(): ProtocolError {
+    return protocolError(
+      'MESSAGE_TOO_BIG',
+      `message over ${this.maxMessageSize} bytes`,
+      CloseCode.MessageTooBig,
+    );
+  }
+
+  private invalidUtf8(): ProtocolError {
+    return protocolError('INVALID_UTF8', 'text message is not UTF-8', CloseCode.InvalidFramePayloadData);
+  }
+
+  /** §7.1.7 "Fail the WebSocket Connection" because of the peer: one exit for every violation. */
+  private failWith(error: ProtocolError): Event {
+    this._error = error;
+    this.pending.length = 0;
+    this.closeAfterFailure(error.closeCode, error.message);
+    return { type: 'fail', error };
+  }
+
+  private closeAfterFailure(code: number, reason: string): void {
+    if (this._closeSent === null && code !== CloseCode.AbnormalClosure)
+      this.writeClose(code, reason.slice(0, 123));
+    // A server closes the TCP connection without waiting for the client's close frame; a client waits for the
+    // server to close it. §7.1.7: "An endpoint MUST NOT continue to attempt to process data ... after being
+    // instructed to _Fail the WebSocket Connection_."
+    if (this.role === 'server') this.endPending = true;
+    this.stopReading();
+    this.setState(State.Closed);
+  }
+
+  private stopReading(): void {
+    this.discarding = true;
+    this.parser.discard();
+  }
+
+  // ── commands ───────────────────────────────────────────────────────────────────────────────────────────
+
+  sendText(payload: Uint8Array, fin = true): void {
+    this.startMessage(Opcode.Text, payload, fin);
+  }
+
+  sendBinary(payload: Uint8Array, fin = true): void {
+    this.startMessage(Opcode.Binary, payload, fin);
+  }
+
+  sendContinuation(payload: Uint8Array, fin: boolean): void {
+    this.assertOpen();
+    if (!this.sending) throw new InvalidStateError('no fragmented message is in progress');
+    this.sendData(Opcode.Continuation, payload, false, fin);
+  }
+
+  sendPing(payload: Uint8Array = EMPTY): void {
+    this.sendControl(Opcode.Ping, payload);
+  }
+
+  sendPong(payload: Uint8Array = EMPTY): void {
+    this.sendControl(Opcode.Pong, payload);
+  }
+
+  /** Starts the closing handshake. No code sends an empty close payload (received as 1005). */
+  sendClose(code?: number, reason = ''): void {
+    if (this._closeSent !== null) throw new InvalidStateError('a close frame was already sent');
+    if (this._state === State.Closed) throw new InvalidStateError('the connection is closed');
+    this.writeClose(code, reason);
+  }
+
+  /** Writes a frame prepared once for many connections (broadcast). Server role only; never compressed. */
+  sendPrepared(frame: PreparedFrame): void {
+    if (this.role !== 'server')
+      throw new UsageError('PREPARED_FRAME_ROLE', 'prepared frames are unmasked: server only');
+    this.assertOpen();
+    if (this.sending && !isControl(frame.opcode)) {
+      throw new InvalidStateError('a fragmented message is in progress');
+    }
+    this.outbox.writeRaw(frame.bytes);
+  }
+
+  /** Fails the connection from our side (RFC 6455 §7.1.7), e.g. for a policy violation the application detected. */
+  fail(code: number, reason = ''): void {
+    if (code !== CloseCode.AbnormalClosure) encodeClosePayload(code, reason); // validates: throws UsageError
+    if (this._state === State.Closed) return;
+    this.closeAfterFailure(code, reason);
+  }
+
+  // ── output ─────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Bytes to write, in order; `end`: half-close the socket after writing them (comes once). */
+  dataToSend(): { chunks: Uint8Array[]; end: boolean } {
+    const chunks = this.outbox.take();
+    const end = this.endPending && !this.endSent;
+    if (end) this.endSent = true;
+    return { chunks, end };
+  }
+
+  /**
+   * Should the adapter expect the peer to close TCP soon (and arm a close timer)? True once we sent a close
+   * frame and until the input ends: a server waits for the client's FIN after its own, a client for the
+   * server's FIN after the close handshake.
+   */
+  closeExpected(): boolean {
+    return this._closeSent !== null && !this.inputEnded;
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────────────────────────────────────
+
+  private assertOpen(): void {
+    if (this._state !== State.Open) {
+      throw new InvalidStateError(`cannot send: the connection is ${this._state}`);
+    }
+  }
+
+  private startMessage(opcode: DataOpcode, payload: Uint8Array, fin: boolean): void {
+    this.assertOpen();
+    if (this.sending)
+      throw new InvalidStateError('a fragmented message is in progress; use sendContinuation()');
+    this.sendData(opcode, payload, true, fin);
+  }
+
+  private sendData(opcode: number, payload: Uint8Array, first: boolean, fin: boolean): void {
+    let rsv = 0;
+    if (first) this.sendEncoder = this.extensions.length > 0 ? this.extensions[0] : null;
+    const encoder = this.sendEncoder;
+    if (encoder !== null) {
+      const encoded = encoder.encode(payload, first, fin);
+      payload = encoded.payload;
+      if (first) rsv = encoded.rsv;
+    }
+    this.sending = !fin;
+    this.writeFrame(opcode, payload, fin, rsv);
+  }
+
+  private sendControl(opcode: number, payload: Uint8Array): void {
+    this.assertOpen();
+    if (payload.length > MAX_CONTROL_PAYLOAD) {
+      throw new UsageError(
+        'CONTROL_TOO_LONG',
+        `control payload is ${payload.length} bytes, at most 125 are allowed`,
+      );
+    }
+    this.writeFrame(opcode, payload, true, 0);
+  }
+
+  private writeClose(code: number | undefined, reason: string): void {
+    this.writeFrame(Opcode.Close, encodeClosePayload(code, reason), true, 0);
+    this._closeSent = { code: code ?? CloseCode.NoStatusRcvd, reason };
+    if (this._state === State.Open) this.setState(State.Closing);
+  }
+
+  private writeFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv: number): void {
+    const header = this.header;
+    header.fin = fin;
+    header.rsv = rsv;
+    header.opcode = opcode;
+    header.mask = this.role === 'client' ? this.nextMask() : null;
+    this.outbox.writeFrame(header, payload);
+  }
+
+  private nextMask(): Uint8Array {
+    return this.randomMask ? this.randomMask() : randomFill(this.maskKey);
+  }
+
+  /** Every state change goes through here. */
+  private setState(state: State): void {
+    if (this._state === State.Closed) return;
+    this._state = state;
+    if (state === State.Closed) for (const extension of this.extensions) extension.dispose?.();
+  }
+}

@@ -1,0 +1,134 @@
+import { applyMask, ByteQueue } from './bytes.ts';
+import { MAX_PAYLOAD_LENGTH } from './constants.ts';
+
+/** Where the parser is in the current frame. */
+export const ParserState = {
+  /** Waiting for the first two bytes (FIN, RSV, opcode, MASK, 7-bit length). */
+  ReadHead: 'read-head',
+  /** Waiting for the extended length (2 or 8 bytes) and the masking key (4 bytes) if any. */
+  ReadExtended: 'read-extended',
+  ReadPayload: 'read-payload',
+} as const;
+export type ParserState = (typeof ParserState)[keyof typeof ParserState];
+
+/** What one call to `FrameParser.next()` produced. The frame's facts are fields of the parser. */
+export const Step = {
+  NeedData: 0,
+  /** The first two bytes were read: `fin`, `rsv`, `opcode`, `masked` are set (validate them now). */
+  Head: 1,
+  /** The whole header was read: `length` is set. */
+  Header: 2,
+  /** `data` holds the next unmasked piece of the payload. */
+  Data: 3,
+  /** The frame's payload is complete. */
+  End: 4,
+  /** The 64-bit length has its most significant bit set, or is beyond 2^53-1 (`tooLong`). */
+  BadLength: 5,
+} as const;
+export type Step = (typeof Step)[keyof typeof Step];
+
+/**
+ * Streaming frame parser (RFC 6455 §5.2): chunks in, header facts and unmasked payload pieces out. It never
+ * buffers payload: a `Data` step is a view into the chunk it came in (unmasked in place, so chunks are owned).
+ * Frame rules (which opcodes, which bits) are the connection's business; the parser only reads.
+ */
+export class FrameParser {
+  state: ParserState = ParserState.ReadHead;
+  fin = false;
+  rsv = 0;
+  opcode = 0;
+  masked = false;
+  /** Payload length: the 7-bit value after `Head`, the real length after `Header`. */
+  length = 0;
+  /** After `BadLength`: true when the length is valid per RFC but beyond 2^53-1. */
+  tooLong = false;
+  data: Uint8Array = new Uint8Array(0);
+  private readonly mask = new Uint8Array(4);
+  private maskOffset = 0;
+  private remaining = 0;
+  private readonly input = new ByteQueue();
+
+  /** Bytes received but not parsed yet. */
+  get buffered(): number {
+    return this.input.length;
+  }
+
+  push(chunk: Uint8Array): void {
+    this.input.push(chunk);
+  }
+
+  /** Drops unparsed input (after the connection failed, input is discarded). */
+  discard(): void {
+    this.input.clear();
+  }
+
+  next(): Step {
+    switch (this.state) {
+      case ParserState.ReadHead:
+        return this.readHead();
+      case ParserState.ReadExtended:
+        return this.readExtended();
+      case ParserState.ReadPayload:
+        return this.readPayload();
+    }
+  }
+
+  private readHead(): Step {
+    const input = this.input;
+    if (input.length < 2) return Step.NeedData;
+    const b0 = input.peek(0);
+    const b1 = input.peek(1);
+    this.fin = (b0 & 0x80) !== 0;
+    this.rsv = (b0 >>> 4) & 0x7;
+    this.opcode = b0 & 0x0f;
+    this.masked = (b1 & 0x80) !== 0;
+    this.length = b1 & 0x7f;
+    this.state = ParserState.ReadExtended;
+    return Step.Head;
+  }
+
+  private readExtended(): Step {
+    const extra = (this.length === 126 ? 2 : this.length === 127 ? 8 : 0) + (this.masked ? 4 : 0);
+    const input = this.input;
+    if (input.length < 2 + extra) return Step.NeedData;
+    const head = input.take(2 + extra);
+    let at = 2;
+    if (this.length === 126) {
+      this.length = (head[2] << 8) | head[3];
+      at = 4;
+    } else if (this.length === 127) {
+      // RFC 6455 §5.2: "the most significant bit MUST be 0".
+      const high = ((head[2] << 24) | (head[3] << 16) | (head[4] << 8) | head[5]) >>> 0;
+      const low = ((head[6] << 24) | (head[7] << 16) | (head[8] << 8) | head[9]) >>> 0;
+      if (high > 0x7fffffff || high * 0x100000000 + low > MAX_PAYLOAD_LENGTH) {
+        this.tooLong = high <= 0x7fffffff;
+        return Step.BadLength;
+      }
+      this.length = high * 0x100000000 + low;
+      at = 10;
+    }
+    if (this.masked) {
+      this.mask[0] = head[at];
+      this.mask[1] = head[at + 1];
+      this.mask[2] = head[at + 2];
+      this.mask[3] = head[at + 3];
+    }
+    this.remaining = this.length;
+    this.maskOffset = 0;
+    this.state = ParserState.ReadPayload;
+    return Step.Header;
+  }
+
+  private readPayload(): Step {
+    if (this.remaining === 0) {
+      this.state = ParserState.ReadHead;
+      return Step.End;
+    }
+    if (this.input.length === 0) return Step.NeedData;
+    const data = this.input.takeSome(this.remaining);
+    this.remaining -= data.length;
+    if (this.masked) this.maskOffset = applyMask(data, this.mask, this.maskOffset);
+    this.data = data;
+    return Step.Data;
+  }
+}

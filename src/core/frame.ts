@@ -1,0 +1,183 @@
+import { copyMasked } from './bytes.ts';
+
+/**
+ * Frame encoding (RFC 6455 §5.2) into an `Outbox`: small frames are copied into a shared slab so that many
+ * frames leave in one write; large unmasked payloads are passed through without a copy.
+ *
+ *   0                   1                   2                   3
+ *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *  +-+-+-+-+-------+-+-------------+-------------------------------+
+ *  |F|R|R|R| opcode|M| Payload len |    Extended payload length    |
+ *  |I|S|S|S|  (4)  |A|     (7)     |             (16/64)           |
+ *  |N|V|V|V|       |S|             |   (if payload len==126/127)   |
+ *  +-+-+-+-+-------+-+-------------+-------------------------------+
+ */
+export interface FrameHeader {
+  fin: boolean;
+  /** wslay numbering: RSV1 = 4, RSV2 = 2, RSV3 = 1. */
+  rsv: number;
+  opcode: number;
+  /** 4-byte masking key (client frames), or null. */
+  mask: Uint8Array | null;
+}
+
+/** Bytes of header needed for a payload of `length` bytes. */
+export function headerSize(length: number, masked: boolean): number {
+  return (length < 126 ? 2 : length < 0x10000 ? 4 : 10) + (masked ? 4 : 0);
+}
+
+/** Writes the header at `at` in `target`; returns the offset just past it. */
+export function writeHeader(target: Uint8Array, at: number, header: FrameHeader, length: number): number {
+  target[at] = (header.fin ? 0x80 : 0) | (header.rsv << 4) | header.opcode;
+  const maskBit = header.mask ? 0x80 : 0;
+  if (length < 126) {
+    target[at + 1] = maskBit | length;
+    at += 2;
+  } else if (length < 0x10000) {
+    target[at + 1] = maskBit | 126;
+    target[at + 2] = length >>> 8;
+    target[at + 3] = length & 0xff;
+    at += 4;
+  } else {
+    target[at + 1] = maskBit | 127;
+    const high = Math.floor(length / 0x100000000);
+    const low = length >>> 0;
+    target[at + 2] = 0;
+    target[at + 3] = 0;
+    target[at + 4] = (high >>> 8) & 0xff;
+    target[at + 5] = high & 0xff;
+    target[at + 6] = low >>> 24;
+    target[at + 7] = (low >>> 16) & 0xff;
+    target[at + 8] = (low >>> 8) & 0xff;
+    target[at + 9] = low & 0xff;
+    at += 10;
+  }
+  if (header.mask) {
+    target.set(header.mask, at);
+    at += 4;
+  }
+  return at;
+}
+
+/** Encodes one frame into a new buffer (tests, `prepareFrame`, the frame API). */
+export function encodeFrame(header: FrameHeader, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(headerSize(payload.length, header.mask !== null) + payload.length);
+  const at = writeHeader(out, 0, header, payload.length);
+  if (header.mask) copyMasked(payload, header.mask, out, at);
+  else out.set(payload, at);
+  return out;
+}
+
+/** A server frame encoded once and written as-is to many connections (broadcast). */
+export interface PreparedFrame {
+  readonly opcode: number;
+  readonly bytes: Uint8Array;
+}
+
+export function prepareFrame(opcode: number, payload: Uint8Array): PreparedFrame {
+  return { opcode, bytes: encodeFrame({ fin: true, rsv: 0, opcode, mask: null }, payload) };
+}
+
+const SLAB_SIZE = 64 * 1024;
+/** Payloads up to this size are copied into the slab; larger unmasked ones are referenced. */
+const COPY_LIMIT = 4 * 1024;
+
+/**
+ * One slab shared by every `Outbox` of the process (like Node's own Buffer pool): an idle connection holds no
+ * output memory, and a byte of the slab is written once only, so regions handed out stay valid.
+ */
+const pool = { slab: new Uint8Array(SLAB_SIZE), pos: 0 };
+
+/**
+ * Outgoing bytes waiting for `dataToSend()`. Small frames are copied into the shared slab; consecutive frames
+ * of one connection form one region, which leaves as one chunk, so a burst of replies becomes one write.
+ */
+export class Outbox {
+  private chunks: Uint8Array[] = [];
+  private region: Uint8Array | null = null;
+  private regionStart = 0;
+  private regionEnd = 0;
+  private queued = 0;
+
+  /** Bytes waiting to be taken. */
+  get size(): number {
+    return this.queued;
+  }
+
+  writeFrame(header: FrameHeader, payload: Uint8Array): void {
+    const length = payload.length;
+    const masked = header.mask !== null;
+    const head = headerSize(length, masked);
+    if (length <= COPY_LIMIT) {
+      const slab = this.reserve(head + length);
+      const at = writeHeader(slab, pool.pos, header, length);
+      if (masked) copyMasked(payload, header.mask!, slab, at);
+      else slab.set(payload, at);
+      this.commit(head + length);
+    } else if (masked) {
+      this.push(encodeFrame(header, payload));
+    } else {
+      writeHeader(this.reserve(head), pool.pos, header, length);
+      this.commit(head);
+      this.push(payload);
+    }
+  }
+
+  /** Appends bytes that are already a frame (prepared broadcast frames). */
+  writeRaw(bytes: Uint8Array): void {
+    if (bytes.length <= COPY_LIMIT) {
+      this.reserve(bytes.length).set(bytes, pool.pos);
+      this.commit(bytes.length);
+    } else this.push(bytes);
+  }
+
+  take(): Uint8Array[] {
+    this.cut();
+    const chunks = this.chunks;
+    this.chunks = [];
+    this.queued = 0;
+    return chunks;
+  }
+
+  /** Drops everything queued (the connection was torn down). */
+  clear(): void {
+    this.region = null;
+    this.chunks = [];
+    this.queued = 0;
+  }
+
+  /** Makes room for `n` bytes at `pool.pos`, continuing this outbox's region when nobody wrote in between. */
+  private reserve(n: number): Uint8Array {
+    if (pool.pos + n > pool.slab.length) {
+      this.cut();
+      pool.slab = new Uint8Array(Math.max(SLAB_SIZE, n));
+      pool.pos = 0;
+    }
+    if (this.region !== pool.slab || this.regionEnd !== pool.pos) {
+      this.cut();
+      this.region = pool.slab;
+      this.regionStart = this.regionEnd = pool.pos;
+    }
+    return pool.slab;
+  }
+
+  private commit(n: number): void {
+    pool.pos += n;
+    this.regionEnd = pool.pos;
+    this.queued += n;
+  }
+
+  private push(chunk: Uint8Array): void {
+    this.cut();
+    this.chunks.push(chunk);
+    this.queued += chunk.length;
+  }
+
+  /** Closes the region written since the last cut into a chunk. */
+  private cut(): void {
+    if (this.region !== null && this.regionEnd > this.regionStart) {
+      this.chunks.push(this.region.subarray(this.regionStart, this.regionEnd));
+    }
+    this.region = null;
+  }
+}

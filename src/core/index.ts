@@ -1,0 +1,24 @@
+// tslay/core: the sans-I/O engine. Public exports only.
+export { MessageAssembler } from './assembler.ts';
+export { applyMask, ByteQueue, concat } from './bytes.ts';
+export { encodeClosePayload, MAX_CLOSE_REASON_BYTES, parseClosePayload } from './close.ts';
+export { Connection, type ConnectionOptions } from './connection.ts';
+export {
+  CloseCode,
+  type DataOpcode,
+  isControl,
+  isKnownOpcode,
+  isValidCloseCode,
+  MAX_CONTROL_PAYLOAD,
+  MAX_PAYLOAD_LENGTH,
+  Opcode,
+  Role,
+  Rsv,
+  State,
+} from './constants.ts';
+export { InvalidStateError, ProtocolError, type ProtocolErrorCode, UsageError } from './errors.ts';
+export type { CloseInfo, Event, EventType, Message } from './events.ts';
+export type { Extension } from './extension.ts';
+export { encodeFrame, type FrameHeader, type PreparedFrame, prepareFrame } from './frame.ts';
+export { FrameParser, ParserState, Step } from './frame-parser.ts';
+export { isValidUtf8, Utf8Validator } from './utf8.ts';

@@ -1,0 +1,34 @@
+/**
+ * The only place in core/ that touches node:crypto. Randomness and SHA-1 reach the rest of the core through
+ * these functions, and every consumer lets callers inject their own (deterministic tests).
+ */
+import { createHash, randomFillSync } from 'node:crypto';
+
+const POOL_SIZE = 8192;
+let pool = new Uint8Array(0);
+let poolOffset = POOL_SIZE;
+
+/** Fills `target` with cryptographically strong random bytes, drawn from a refilled pool (one syscall per 8 KiB). */
+export function randomFill(target: Uint8Array): Uint8Array {
+  if (target.length > POOL_SIZE) return randomFillSync(target);
+  if (poolOffset + target.length > POOL_SIZE) {
+    if (pool.length === 0) pool = new Uint8Array(POOL_SIZE);
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  target.set(pool.subarray(poolOffset, poolOffset + target.length));
+  poolOffset += target.length;
+  return target;
+}
+
+/** A fresh 4-byte masking key (RFC 6455 §5.3: "derived from a strong source of entropy"). */
+export function defaultRandomMask(): Uint8Array {
+  return randomFill(new Uint8Array(4));
+}
+
+export function sha1Base64(text: string): string {
+  return createHash('sha1').update(text, 'latin1').digest('base64');
+}
+
+/** simdutf-backed UTF-8 validation (Node >= 18.14); the UTF-8 validator uses it for bulk runs. */
+export { isUtf8 } from 'node:buffer';
