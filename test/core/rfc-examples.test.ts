@@ -89,7 +89,7 @@ describe('RFC 6455 §5.7 examples', () => {
     server.sendBinary(big256);
     server.sendBinary(big64k);
     const sent = server.dataToSend().chunks.map(toHex).join('');
-    const expected = `8105${hello}` + '010348656c' + '80026c6f' + `8905${hello}` + `827e0100${toHex(big256)}`;
+    const expected = `8105${hello}010348656c80026c6f8905${hello}827e0100${toHex(big256)}`;
     assert.equal(sent, `${expected}827f0000000000010000${toHex(big64k)}`);
 
     const client = new Connection({ role: 'client', randomMask: fixedMask(mask) });
