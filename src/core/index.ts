@@ -21,4 +21,51 @@ export type { CloseInfo, Event, EventType, Message } from './events.ts';
 export type { Extension } from './extension.ts';
 export { encodeFrame, type FrameHeader, type PreparedFrame, prepareFrame } from './frame.ts';
 export { FrameParser, ParserState, Step } from './frame-parser.ts';
+export {
+  type AcceptedRequest,
+  type AcceptOptions,
+  acceptHeaders,
+  acceptKey,
+  buildAccept,
+  buildReject,
+  buildRequest,
+  checkRequest,
+  checkResponse,
+  generateKey,
+  type HeaderRecord,
+  type ProtocolSelector,
+  type RejectedRequest,
+  type RejectOptions,
+  type RequestCheck,
+  type RequestInfo,
+  type RequestOptions,
+  type ResponseCheck,
+  type ResponseCheckOptions,
+  type ResponseErrorCode,
+  type ResponseInfo,
+  requestHeaders,
+  selectProtocol,
+} from './handshake.ts';
+export {
+  ClientHandshake,
+  type ClientHandshakeErrorCode,
+  type ClientHandshakeOptions,
+  HandshakeState,
+  ServerHandshake,
+  type ServerHandshakeOptions,
+} from './handshake-machine.ts';
+export {
+  DEFAULT_MAX_HEAD_SIZE,
+  HeaderFields,
+  HeadParser,
+  type HeadResult,
+  parseRequestHead,
+  parseResponseHead,
+  type RequestHead,
+  type ResponseHead,
+  requestParser,
+  responseParser,
+  serializeRequest,
+  serializeResponse,
+} from './http1.ts';
 export { isValidUtf8, Utf8Validator } from './utf8.ts';

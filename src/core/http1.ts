@@ -1,0 +1,354 @@
+/**
+ * A minimal HTTP/1.1 message-head parser and serializer, for WebSocket handshakes over raw sockets.
+ *
+ * Only the head (start line + header fields) is handled: a WebSocket handshake has no body, and whatever
+ * follows the blank line belongs to the WebSocket stream (`trailing`). The parser is incremental (`push`
+ * chunks split anywhere), bounded (`maxHeadSize`, answered with 431 by a server) and strict where RFC 9112
+ * lets a recipient reject (obs-fold, whitespace before the colon, control characters). Peer input never
+ * throws: it yields an `error` result. Our own misuse (invalid names or values given to the serializers)
+ * throws `UsageError`.
+ */
+import { InvalidStateError, UsageError } from './errors.ts';
+
+/** RFC 9110 §5.6.2: `token = 1*tchar`. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 9110 §5.5: field values are VCHAR / obs-text, SP and HTAB inside; we refuse all other controls. */
+const BAD_VALUE_CHAR = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** RFC 9112 §3.2: `request-target`; we only accept visible ASCII (no SP, no controls). */
+const TARGET = /^[\x21-\x7e]+$/;
+/** RFC 9112 §4: `reason-phrase = 1*( HTAB / SP / VCHAR / obs-text )`. */
+const REASON = /^[\t \x21-\x7e\x80-\xff]*$/;
+/** RFC 9112 §3: `request-line = method SP request-target SP HTTP-version`. */
+const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/(\d)\.(\d)$/;
+/** RFC 9112 §4: `status-line = HTTP-version SP status-code SP [ reason-phrase ]`; we tolerate no last SP. */
+const STATUS_LINE = /^HTTP\/(\d)\.(\d) (\d{3})(?: ([\t \x20-\x7e\x80-\xff]*))?$/;
+const OWS_EDGES = /^[ \t]+|[ \t]+$/g;
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** Default bound on a message head, start line and terminating blank line included. */
+export const DEFAULT_MAX_HEAD_SIZE = 16 * 1024;
+
+export function isToken(text: string): boolean {
+  return TOKEN.test(text);
+}
+
+/**
+ * Header fields in arrival order with lowercase names. Repeated names are kept as separate entries; `get`
+ * joins them with ', ' (RFC 9110 §5.3 list semantics, wrong only for Set-Cookie, which a handshake never
+ * needs).
+ */
+export class HeaderFields {
+  readonly #list: ReadonlyArray<readonly [name: string, value: string]>;
+  readonly #byName = new Map<string, string[]>();
+
+  constructor(fields: Iterable<readonly [name: string, value: string]>) {
+    const list: Array<readonly [string, string]> = [];
+    for (const [rawName, value] of fields) {
+      const name = rawName.toLowerCase();
+      list.push([name, value]);
+      const values = this.#byName.get(name);
+      if (values) values.push(value);
+      else this.#byName.set(name, [value]);
+    }
+    this.#list = list;
+  }
+
+  /** Every field as `[lowercase name, value]`, in arrival order. */
+  get list(): ReadonlyArray<readonly [name: string, value: string]> {
+    return this.#list;
+  }
+
+  has(name: string): boolean {
+    return this.#byName.has(name.toLowerCase());
+  }
+
+  /** All values of `name` joined with ', ', or undefined when absent. */
+  get(name: string): string | undefined {
+    return this.#byName.get(name.toLowerCase())?.join(', ');
+  }
+
+  getAll(name: string): readonly string[] {
+    return this.#byName.get(name.toLowerCase()) ?? [];
+  }
+
+  /**
+   * Node's `IncomingMessage.headers` shape, except that a repeated name gives an array (so duplicates stay
+   * visible).
+   */
+  toRecord(): Record<string, string | string[]> {
+    const record: Record<string, string | string[]> = {};
+    for (const [name, values] of this.#byName) record[name] = values.length === 1 ? values[0]! : [...values];
+    return record;
+  }
+}
+
+export interface RequestHead {
+  readonly kind: 'request';
+  readonly method: string;
+  readonly target: string;
+  /** `'1.1'`, like node's `IncomingMessage.httpVersion`. */
+  readonly httpVersion: string;
+  readonly headers: HeaderFields;
+}
+
+export interface ResponseHead {
+  readonly kind: 'response';
+  readonly httpVersion: string;
+  readonly status: number;
+  readonly reason: string;
+  readonly headers: HeaderFields;
+}
+
+export type HeadErrorCode =
+  | 'too-large'
+  | 'bad-start-line'
+  | 'obs-fold'
+  | 'missing-colon'
+  | 'bad-header-name'
+  | 'bad-header-value';
+
+export interface HeadError {
+  readonly state: 'error';
+  readonly code: HeadErrorCode;
+  /** What a server answers: 431 for `too-large`, 400 otherwise. */
+  readonly status: 400 | 431;
+  readonly message: string;
+}
+
+export type HeadResult<H> =
+  | { readonly state: 'need-more' }
+  | { readonly state: 'done'; readonly head: H; readonly trailing: Uint8Array }
+  | HeadError;
+
+export interface HeadParserOptions {
+  /** Largest head accepted, in bytes, blank line included (default 16 KiB). */
+  maxHeadSize?: number;
+}
+
+const NEED_MORE = { state: 'need-more' } as const;
+
+function headError(code: HeadErrorCode, message: string): HeadError {
+  return { state: 'error', code, status: code === 'too-large' ? 431 : 400, message };
+}
+
+/**
+ * Incremental head parser: `push` chunks until the result is `done` or `error`. The head is copied (it is at
+ * most `maxHeadSize` bytes); `trailing` is a view into the chunk that completed the head.
+ */
+export class HeadParser<H> {
+  readonly #parseText: (text: string) => H | HeadError;
+  readonly #maxHeadSize: number;
+  #buffer = new Uint8Array(0);
+  #length = 0;
+  /** Bytes seen since the last LF, and the byte before, to spot the blank line across chunk boundaries. */
+  #lineBytes = 0;
+  #lastByte = 0;
+  #final: HeadResult<H> | null = null;
+
+  constructor(parseText: (text: string) => H | HeadError, options: HeadParserOptions = {}) {
+    const max = options.maxHeadSize ?? DEFAULT_MAX_HEAD_SIZE;
+    if (!Number.isSafeInteger(max) || max < 1)
+      throw new UsageError('INVALID_OPTION', `bad maxHeadSize: ${max}`);
+    this.#parseText = parseText;
+    this.#maxHeadSize = max;
+  }
+
+  push(chunk: Uint8Array): HeadResult<H> {
+    if (this.#final) throw new InvalidStateError(`head parser already finished (${this.#final.state})`);
+    const room = this.#maxHeadSize - this.#length;
+    const end = this.#scan(chunk, Math.min(chunk.length, room));
+    if (end < 0) {
+      if (chunk.length > room)
+        return this.#finish(headError('too-large', `head exceeds ${this.#maxHeadSize} bytes`));
+      this.#append(chunk);
+      return NEED_MORE;
+    }
+    this.#append(chunk.subarray(0, end));
+    const head = this.#parseText(latin1Decode(this.#buffer.subarray(0, this.#length)));
+    if (isHeadError(head)) return this.#finish(head);
+    return this.#finish({ state: 'done', head, trailing: chunk.subarray(end) });
+  }
+
+  /** Index just past the blank line that ends the head (CRLF CRLF, or bare LF tolerated), or -1. */
+  #scan(chunk: Uint8Array, limit: number): number {
+    for (let i = 0; i < limit; i++) {
+      const byte = chunk[i]!;
+      if (byte === LF) {
+        if (this.#lineBytes === 0 || (this.#lineBytes === 1 && this.#lastByte === CR)) return i + 1;
+        this.#lineBytes = 0;
+      } else {
+        this.#lineBytes++;
+      }
+      this.#lastByte = byte;
+    }
+    return -1;
+  }
+
+  #append(bytes: Uint8Array): void {
+    const needed = this.#length + bytes.length;
+    if (needed > this.#buffer.length) {
+      const grown = new Uint8Array(
+        Math.min(Math.max(needed, this.#buffer.length * 2, 256), this.#maxHeadSize),
+      );
+      grown.set(this.#buffer.subarray(0, this.#length));
+      this.#buffer = grown;
+    }
+    this.#buffer.set(bytes, this.#length);
+    this.#length = needed;
+  }
+
+  #finish(result: HeadResult<H>): HeadResult<H> {
+    this.#final = result;
+    this.#buffer = new Uint8Array(0);
+    return result;
+  }
+}
+
+function isHeadError(value: unknown): value is HeadError {
+  return (value as HeadError).state === 'error';
+}
+
+export function requestParser(options?: HeadParserOptions): HeadParser<RequestHead> {
+  return new HeadParser(parseRequestHead, options);
+}
+
+export function responseParser(options?: HeadParserOptions): HeadParser<ResponseHead> {
+  return new HeadParser(parseResponseHead, options);
+}
+
+/** Parses a complete request head (terminating blank line included or not). */
+export function parseRequestHead(text: string): RequestHead | HeadError {
+  const lines = splitLines(text);
+  const match = REQUEST_LINE.exec(lines[0]!);
+  if (!match) return headError('bad-start-line', `invalid request line: ${JSON.stringify(lines[0])}`);
+  const headers = parseFields(lines);
+  if (isHeadError(headers)) return headers;
+  const [, method, target, major, minor] = match as unknown as [string, string, string, string, string];
+  return { kind: 'request', method, target, httpVersion: `${major}.${minor}`, headers };
+}
+
+/** Parses a complete response head (terminating blank line included or not). */
+export function parseResponseHead(text: string): ResponseHead | HeadError {
+  const lines = splitLines(text);
+  const match = STATUS_LINE.exec(lines[0]!);
+  if (!match) return headError('bad-start-line', `invalid status line: ${JSON.stringify(lines[0])}`);
+  const headers = parseFields(lines);
+  if (isHeadError(headers)) return headers;
+  const [, major, minor, status, reason = ''] = match as unknown as [string, string, string, string, string?];
+  return { kind: 'response', httpVersion: `${major}.${minor}`, status: Number(status), reason, headers };
+}
+
+/** Lines without their CRLF (or bare LF), the terminating blank line removed. Line 0 is the start line. */
+function splitLines(text: string): string[] {
+  const lines = text.split('\n').map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
+  while (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+function parseFields(lines: readonly string[]): HeaderFields | HeadError {
+  const fields: Array<[string, string]> = [];
+  for (let i = 1; i < lines.length; i++) {
+    const field = parseField(lines[i]!);
+    if (isHeadError(field)) return field;
+    fields.push(field);
+  }
+  return new HeaderFields(fields);
+}
+
+function parseField(line: string): [string, string] | HeadError {
+  // RFC 9112 §5.2: a server "MUST either reject the message by sending a 400 (Bad Request) [...] or replace
+  // each received obs-fold with one or more SP octets". We reject, in responses too (no WebSocket peer
+  // folds).
+  if (line.startsWith(' ') || line.startsWith('\t')) return headError('obs-fold', 'obsolete line folding');
+  const colon = line.indexOf(':');
+  if (colon < 0) return headError('missing-colon', `header line without a colon: ${JSON.stringify(line)}`);
+  const name = line.slice(0, colon);
+  // RFC 9112 §5.1: "No whitespace is allowed between the field name and colon. [...] A server MUST reject".
+  if (!TOKEN.test(name)) return headError('bad-header-name', `invalid header name: ${JSON.stringify(name)}`);
+  // RFC 9112 §5.1: the field value excludes leading and trailing OWS.
+  const value = line.slice(colon + 1).replace(OWS_EDGES, '');
+  // RFC 9110 §5.5: CR, LF and NUL "are invalid and dangerous"; we refuse the other controls too (HTAB
+  // excepted).
+  if (BAD_VALUE_CHAR.test(value)) return headError('bad-header-value', `invalid value for header ${name}`);
+  return [name.toLowerCase(), value];
+}
+
+/**
+ * Header fields to serialize: a record (array values give repeated lines) or `[name, value]` pairs in order.
+ */
+export type HeaderInput =
+  | Readonly<Record<string, string | number | readonly string[]>>
+  | ReadonlyArray<readonly [name: string, value: string]>;
+
+export function headerEntries(headers: HeaderInput): Array<[string, string]> {
+  if (Array.isArray(headers)) return headers.map(([name, value]) => [name, value]);
+  const entries: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(
+    headers as Record<string, string | number | readonly string[]>,
+  )) {
+    if (Array.isArray(value)) for (const item of value) entries.push([name, item]);
+    else entries.push([name, String(value)]);
+  }
+  return entries;
+}
+
+/**
+ * Throws `UsageError` unless `name: value` can be sent as is (token name, no controls, no edge whitespace).
+ */
+export function assertHeader(name: string, value: string): void {
+  if (!TOKEN.test(name))
+    throw new UsageError('INVALID_HEADER', `invalid header name: ${JSON.stringify(name)}`);
+  if (BAD_VALUE_CHAR.test(value) || value !== value.replace(OWS_EDGES, '')) {
+    throw new UsageError('INVALID_HEADER', `invalid value for header ${name}: ${JSON.stringify(value)}`);
+  }
+}
+
+export function serializeRequest(method: string, target: string, headers: HeaderInput): Uint8Array {
+  if (!TOKEN.test(method))
+    throw new UsageError('INVALID_METHOD', `invalid method: ${JSON.stringify(method)}`);
+  if (!TARGET.test(target))
+    throw new UsageError('INVALID_TARGET', `invalid request target: ${JSON.stringify(target)}`);
+  return serializeHead(`${method} ${target} HTTP/1.1`, headers);
+}
+
+export function serializeResponse(status: number, reason: string, headers: HeaderInput): Uint8Array {
+  if (!Number.isInteger(status) || status < 100 || status > 999) {
+    throw new UsageError('INVALID_STATUS', `invalid status code: ${status}`);
+  }
+  if (!REASON.test(reason))
+    throw new UsageError('INVALID_REASON', `invalid reason phrase: ${JSON.stringify(reason)}`);
+  return serializeHead(`HTTP/1.1 ${status} ${reason}`, headers);
+}
+
+function serializeHead(startLine: string, headers: HeaderInput): Uint8Array {
+  let text = `${startLine}\r\n`;
+  for (const [name, value] of headerEntries(headers)) {
+    assertHeader(name, value);
+    text += `${name}: ${value}\r\n`;
+  }
+  return latin1Encode(`${text}\r\n`);
+}
+
+/**
+ * Bytes → string, one char per byte (ISO-8859-1). TextDecoder('latin1') would be windows-1252, hence by hand.
+ */
+export function latin1Decode(bytes: Uint8Array): string {
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 4096) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  }
+  return text;
+}
+
+/** String → bytes, one byte per char; characters above U+00FF are our misuse. */
+export function latin1Encode(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0xff) throw new UsageError('INVALID_HEADER', `character U+${code.toString(16)} is not latin1`);
+    bytes[i] = code;
+  }
+  return bytes;
+}
