@@ -19,6 +19,17 @@ export {
 export { InvalidStateError, ProtocolError, type ProtocolErrorCode, UsageError } from './errors.ts';
 export type { CloseInfo, Event, EventType, Message } from './events.ts';
 export type { Extension } from './extension.ts';
+export {
+  type ExtensionFactory,
+  type ExtensionItem,
+  type ExtensionParam,
+  formatExtensions,
+  negotiateClient,
+  negotiateServer,
+  offerExtensions,
+  parseExtensions,
+  type ServerNegotiation,
+} from './extensions.ts';
 export { encodeFrame, type FrameHeader, type PreparedFrame, prepareFrame } from './frame.ts';
 export { FrameParser, ParserState, Step } from './frame-parser.ts';
 export {
@@ -68,4 +79,11 @@ export {
   serializeRequest,
   serializeResponse,
 } from './http1.ts';
+export {
+  DeflateExtension,
+  type DeflateParams,
+  PERMESSAGE_DEFLATE,
+  PerMessageDeflate,
+  type PerMessageDeflateOptions,
+} from './permessage-deflate.ts';
 export { isValidUtf8, Utf8Validator } from './utf8.ts';
