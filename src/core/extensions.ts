@@ -13,6 +13,7 @@
  */
 import { UsageError } from './errors.ts';
 import type { Extension } from './extension.ts';
+import { isToken } from './http1.ts';
 
 /** One `name` or `name=value` parameter; a parameter without a value is `[name, true]`. */
 export type ExtensionParam = readonly [name: string, value: string | true];
@@ -28,12 +29,7 @@ export interface HeaderError {
 }
 
 /** RFC 7230 §3.2.6 tchar. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/y;
-
-export function isToken(text: string): boolean {
-  return TOKEN.test(text);
-}
 
 /**
  * Parses one or more header values (several `Sec-WebSocket-Extensions` lines are one list, RFC 7230 §3.2.2).
