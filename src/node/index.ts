@@ -1,0 +1,27 @@
+// tslay/node: Node sockets over the core. Public exports only.
+export { type ConnectOptions, connect, MAX_ERROR_BODY, parseWebSocketUrl } from './client.ts';
+export {
+  HandshakeError,
+  type HandshakeErrorCode,
+  WebSocketError,
+  type WebSocketErrorCode,
+} from './errors.ts';
+export {
+  type CloseOptions,
+  type ServeOptions,
+  type ServerEvents,
+  serve,
+  type VerifyResult,
+  WebSocketServer,
+} from './server.ts';
+export { acceptUpgrade, checkUpgrade, handleUpgrade, rejectUpgrade, type UpgradeOptions } from './upgrade.ts';
+export {
+  type ReadState,
+  ReadyState,
+  type ReceivedMessage,
+  type SendData,
+  WebSocket,
+  type WebSocketEvents,
+  type WebSocketInit,
+  type WebSocketOptions,
+} from './websocket.ts';

@@ -1,0 +1,193 @@
+/**
+ * The pump: moves bytes between a core `Connection` and a Node socket (architecture.md, "Node adapters").
+ *
+ *   socket 'data' ──receiveData()──▶ Connection ──nextEvent()──▶ handler.handleEvent()   (until null or paused)
+ *   handler / WebSocket commands ──▶ Connection ──dataToSend()──▶ one socket write per batch (cork/uncork)
+ *
+ * Writes are batched: every command schedules one flush on the microtask queue, and the pull loop flushes once
+ * after a chunk's events, so the replies to a burst of messages leave in one write (writev). The pump decides
+ * nothing about the protocol; it owns the socket, the close timer and the buffer limits.
+ */
+import type { Socket } from 'node:net';
+import type { Connection } from '../core/connection.ts';
+import { CloseCode } from '../core/constants.ts';
+import type { Event } from '../core/events.ts';
+import { WebSocketError } from './errors.ts';
+
+export interface PumpHandler {
+  /** One event from the connection. */
+  handleEvent(event: Event): void;
+  /** The socket drained (everything queued was handed to the kernel). */
+  handleDrain(): void;
+  /** The socket is closed; `error` is the first socket error or the reason the pump destroyed it. */
+  handleClose(error: Error | null): void;
+}
+
+export interface PumpOptions {
+  /** Milliseconds to wait for the peer to close TCP once a close is expected; then the socket is destroyed. */
+  closeTimeout: number;
+  /** Outgoing bytes (socket buffer + queued frames) above which reading from the peer pauses until 'drain'. */
+  highWaterMark: number;
+}
+
+export class Pump {
+  private readonly conn: Connection;
+  private readonly socket: Socket;
+  private readonly handler: PumpHandler;
+  private readonly options: PumpOptions;
+  private flushScheduled = false;
+  /** The handler waits for 'drain': every batch written gets a completion callback until it is cleared. */
+  wantDrain = false;
+  /** The application asked to stop reading (stream skin's queue is full). */
+  private appPaused = false;
+  /** Our outgoing backlog is above the high-water mark: stop reading (and so answering) until it drains. */
+  private writePaused = false;
+  private closeTimer: NodeJS.Timeout | null = null;
+  private error: Error | null = null;
+  private closed = false;
+
+  constructor(conn: Connection, socket: Socket, handler: PumpHandler, options: PumpOptions) {
+    this.conn = conn;
+    this.socket = socket;
+    this.handler = handler;
+    this.options = options;
+    socket.setNoDelay(true);
+    socket.setTimeout(0);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('drain', this.onDrain);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+  }
+
+  /** Bytes not yet handed to the kernel: the socket's buffer plus frames queued in the connection. */
+  get bufferedAmount(): number {
+    return this.socket.writableLength + this.conn.bufferedAmount;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Feeds bytes received before the pump existed (the `head` of an upgrade), then pulls. */
+  receive(head: Uint8Array): void {
+    if (head.length > 0) this.conn.receiveData(head);
+    this.pull();
+  }
+
+  /** Pulls events until the connection needs data or reading is paused, then flushes once. */
+  pull(): void {
+    const conn = this.conn;
+    while (!this.appPaused && !this.writePaused) {
+      const event = conn.nextEvent();
+      if (event === null) break;
+      this.handler.handleEvent(event);
+    }
+    this.flush();
+  }
+
+  /** Schedules one flush for everything the application queues in this tick. */
+  scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(this.flush);
+  }
+
+  /** Writes everything the connection has queued: one write, or several corked into one writev. */
+  readonly flush = (): void => {
+    this.flushScheduled = false;
+    const socket = this.socket;
+    const { chunks, end } = this.conn.dataToSend();
+    if (socket.destroyed) return;
+    const last = chunks.length - 1;
+    const done = this.wantDrain ? this.onWritten : undefined;
+    if (last === 0) socket.write(chunks[0], done);
+    else if (last > 0) {
+      socket.cork();
+      for (let i = 0; i < last; i++) socket.write(chunks[i]);
+      socket.write(chunks[last], done);
+      socket.uncork();
+    }
+    if (end) socket.end();
+    if (this.closeTimer === null && this.conn.closeExpected()) this.armCloseTimer();
+    if (!this.writePaused && socket.writableLength > this.options.highWaterMark) this.pauseForWrites();
+  };
+
+  /** Stops reading from the peer (the application's queue is full). */
+  pauseReading(): void {
+    if (this.appPaused) return;
+    this.appPaused = true;
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.appPaused) return;
+    this.appPaused = false;
+    if (!this.writePaused) this.resumeSocket();
+  }
+
+  /** Tears the connection down now (no close handshake); `reason` is reported to the handler. */
+  destroy(reason: Error | null = null): void {
+    if (this.closed) return;
+    if (reason !== null && this.error === null) this.error = reason;
+    // The core learns that the connection is gone: further commands throw InvalidStateError.
+    this.conn.fail(CloseCode.AbnormalClosure);
+    this.socket.destroy();
+  }
+
+  private armCloseTimer(): void {
+    const timer = setTimeout(() => {
+      this.destroy(new WebSocketError('CLOSE_TIMEOUT', 'the peer did not close the connection in time'));
+    }, this.options.closeTimeout);
+    this.closeTimer = timer;
+  }
+
+  private pauseForWrites(): void {
+    this.writePaused = true;
+    this.socket.pause();
+  }
+
+  private resumeSocket(): void {
+    if (this.closed) return;
+    this.socket.resume();
+    this.pull();
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.conn.receiveData(chunk);
+    this.pull();
+  };
+
+  private readonly onEnd = (): void => {
+    this.conn.receiveEnd();
+    this.pull();
+  };
+
+  private readonly onDrain = (): void => {
+    if (this.writePaused && this.bufferedAmount <= this.options.highWaterMark) {
+      this.writePaused = false;
+      if (!this.appPaused) this.resumeSocket();
+    }
+    this.handler.handleDrain();
+  };
+
+  /** A batch written while the handler waits for 'drain' reached the kernel (the socket may not emit 'drain'). */
+  private readonly onWritten = (): void => {
+    if (this.wantDrain) this.handler.handleDrain();
+  };
+
+  private readonly onError = (error: Error): void => {
+    if (this.error === null) this.error = error;
+  };
+
+  private readonly onClose = (): void => {
+    this.closed = true;
+    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
+    // Events the connection still holds are delivered first, paused or not: the socket is gone, and what is
+    // left is at most one received chunk.
+    for (let e = this.conn.nextEvent(); e !== null; e = this.conn.nextEvent()) this.handler.handleEvent(e);
+    this.conn.fail(CloseCode.AbnormalClosure);
+    this.handler.handleClose(this.error);
+  };
+}

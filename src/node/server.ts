@@ -1,0 +1,274 @@
+/**
+ * `serve(options)`: a WebSocket server on its own http(s).Server, or attached to one the application owns.
+ *
+ * The request is checked (RFC 6455 §4.2.1) before `verifyClient` runs, so authentication code only ever sees
+ * well-formed handshakes. Limits, each with the reason for its default:
+ * - `maxHeaderSize` 16 KiB (node's own default, stated): a longer request head gets 431 from node's parser.
+ * - `handshakeTimeout` 10 s: a connection that has not completed its upgrade by then (a stalled request, a slow
+ *   `verifyClient`) is destroyed, so idle sockets cannot pile up.
+ * - `maxPayload` 64 MiB (the core's default): a longer message fails the connection with 1009.
+ */
+import { EventEmitter } from 'node:events';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { AcceptedRequest } from '../core/handshake.ts';
+import type { HeaderInput } from '../core/http1.ts';
+import { acceptUpgrade, checkUpgrade, rejectUpgrade, type UpgradeOptions } from './upgrade.ts';
+import type { WebSocket } from './websocket.ts';
+
+/** `true` accepts; `false` refuses with 403; an object refuses with its status, headers and body. */
+export type VerifyResult = boolean | { status: number; headers?: HeaderInput; body?: string | Uint8Array };
+
+export interface ServeOptions extends UpgradeOptions {
+  /** Port to listen on (0: any free port). Ignored with `server`. Default 0. */
+  port?: number;
+  /** Address to listen on. Default: node's (every interface). */
+  host?: string;
+  /** Only upgrades to this path (query ignored) are handled; others get 404 (or are left to other listeners). */
+  path?: string;
+  /** Attach to this server instead of creating one; `close()` then leaves it running. */
+  server?: http.Server | https.Server;
+  /** Serve wss:// with these options of `https.createServer` (at least `cert` and `key`). */
+  tls?: https.ServerOptions;
+  /** Decides whether to accept a (well-formed) handshake. May be async; a throw or rejection answers 500. */
+  verifyClient?: (req: http.IncomingMessage) => VerifyResult | Promise<VerifyResult>;
+  /** Milliseconds from connection (or upgrade request, with `server`) to a completed handshake. Default 10 s. */
+  handshakeTimeout?: number;
+  /** Largest request head in bytes; beyond it node answers 431. Default 16 KiB. Ignored with `server`. */
+  maxHeaderSize?: number;
+}
+
+export interface CloseOptions {
+  /** Close code sent to every client. Default 1001 (going away). */
+  code?: number;
+  reason?: string;
+  /** Milliseconds to wait for clients to finish their closing handshake; then they are destroyed. Default 10 s. */
+  timeout?: number;
+}
+
+export interface ServerEvents {
+  connection: [ws: WebSocket, req: http.IncomingMessage];
+  /** A failure outside any one connection (a throwing `protocols` selector, a server error after listening). */
+  error: [error: Error];
+  close: [];
+}
+
+const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
+const DEFAULT_CLOSE_TIMEOUT = 10_000;
+
+export class WebSocketServer extends EventEmitter<ServerEvents> {
+  /** Open connections; a WebSocket leaves the set when it emits 'close'. */
+  readonly clients = new Set<WebSocket>();
+  readonly httpServer: http.Server | https.Server;
+  private readonly options: ServeOptions;
+  private readonly ownsServer: boolean;
+  private readonly handshakeTimeout: number;
+  private readonly handshakeTimers = new WeakMap<Duplex, NodeJS.Timeout>();
+  private closing: Promise<void> | null = null;
+
+  constructor(options: ServeOptions = {}) {
+    super();
+    this.options = options;
+    this.handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    this.ownsServer = options.server === undefined;
+    this.httpServer = options.server ?? this.createServer();
+    this.httpServer.on('upgrade', this.onUpgrade);
+    if (this.ownsServer) this.httpServer.on('error', this.onServerError);
+  }
+
+  private createServer(): http.Server | https.Server {
+    const maxHeaderSize = this.options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE;
+    const server = this.options.tls
+      ? https.createServer({ handshakeTimeout: this.handshakeTimeout, ...this.options.tls, maxHeaderSize })
+      : http.createServer({ maxHeaderSize });
+    server.on(this.options.tls ? 'secureConnection' : 'connection', this.armHandshakeTimer);
+    server.on('request', this.onRequest);
+    return server;
+  }
+
+  /** The listening address (after `serve()` resolved). */
+  address(): AddressInfo {
+    return this.httpServer.address() as AddressInfo;
+  }
+
+  get port(): number {
+    return this.address().port;
+  }
+
+  /** Starts listening (own server only); `serve()` calls it. */
+  listen(): Promise<this> {
+    if (!this.ownsServer) return Promise.resolve(this);
+    return new Promise((resolve, reject) => {
+      const server = this.httpServer;
+      const onError = (error: Error) => reject(error);
+      server.once('error', onError);
+      server.listen(this.options.port ?? 0, this.options.host, () => {
+        server.off('error', onError);
+        resolve(this);
+      });
+    });
+  }
+
+  /**
+   * Graceful shutdown: stops accepting, sends `code` (1001) to every open client, waits for their closing
+   * handshakes up to `timeout`, destroys whoever is left, and closes the server if it is ours.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(options);
+    return this.closing;
+  }
+
+  private async shutdown(options: CloseOptions): Promise<void> {
+    const server = this.httpServer;
+    const closed = this.ownsServer
+      ? new Promise<void>((resolve) => server.close(() => resolve()))
+      : Promise.resolve();
+    if (this.ownsServer) server.closeAllConnections();
+    else server.off('upgrade', this.onUpgrade);
+    const code = options.code ?? 1001;
+    for (const ws of this.clients) if (ws.readyState === 1) ws.close(code, options.reason ?? '');
+    await this.allClosed(options.timeout ?? this.options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT);
+    await closed;
+    this.emit('close');
+  }
+
+  /** Resolves when every client has emitted 'close'; past `timeout` the rest are terminated. */
+  private allClosed(timeout: number): Promise<void> {
+    if (this.clients.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.clients.size > 0) return;
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        for (const ws of this.clients) ws.terminate();
+      }, timeout);
+      for (const ws of this.clients) ws.once('close', () => queueMicrotask(check));
+    });
+  }
+
+  // ── HTTP side ───────────────────────────────────────────────────────────────────────────────────────────
+
+  private readonly onServerError = (error: Error): void => {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  };
+
+  /** A plain request to our own server: it is not a WebSocket handshake. */
+  private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const [status, headers]: [number, Record<string, string>] =
+      req.method === 'GET' ? [426, { Upgrade: 'websocket' }] : [405, { Allow: 'GET' }];
+    const body = `${status} ${http.STATUS_CODES[status]}`;
+    res.writeHead(status, { ...headers, Connection: 'close', 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end(body);
+  };
+
+  private readonly armHandshakeTimer = (socket: Duplex): void => {
+    if (this.handshakeTimers.has(socket)) return;
+    const timer = setTimeout(() => socket.destroy(), this.handshakeTimeout);
+    this.handshakeTimers.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  };
+
+  private clearHandshakeTimer(socket: Duplex): void {
+    const timer = this.handshakeTimers.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.handshakeTimers.delete(socket);
+  }
+
+  private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const refusal = this.refusal(req);
+    if (refusal === 'ignore') return;
+    if (refusal !== null) {
+      rejectUpgrade(socket, refusal.status);
+      return;
+    }
+    this.armHandshakeTimer(socket);
+    const check = checkUpgrade(req);
+    if (!check.ok) {
+      rejectUpgrade(socket, check.status, { reason: check.reason, headers: check.headers });
+      return;
+    }
+    const verify = this.options.verifyClient;
+    let verdict: VerifyResult | Promise<VerifyResult> = true;
+    try {
+      if (verify !== undefined) verdict = verify(req);
+    } catch (error) {
+      this.verifyFailed(socket, error);
+      return;
+    }
+    if (typeof verdict === 'boolean' || !('then' in verdict)) {
+      this.verified(req, socket, head, check, verdict);
+      return;
+    }
+    verdict.then(
+      (result) => this.verified(req, socket, head, check, result),
+      (error: unknown) => this.verifyFailed(socket, error),
+    );
+  };
+
+  /** Refusals that do not depend on the handshake itself: shutting down, another path. */
+  private refusal(req: http.IncomingMessage): { status: number } | 'ignore' | null {
+    if (this.closing) return { status: 503 };
+    if (this.matchesPath(req)) return null;
+    // With a shared server, another listener may own this path.
+    if (!this.ownsServer && this.httpServer.listenerCount('upgrade') > 1) return 'ignore';
+    return { status: 404 };
+  }
+
+  private matchesPath(req: http.IncomingMessage): boolean {
+    const path = this.options.path;
+    if (path === undefined) return true;
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    return (query === -1 ? url : url.slice(0, query)) === path;
+  }
+
+  private verified(
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    check: AcceptedRequest,
+    verdict: VerifyResult,
+  ): void {
+    if (socket.destroyed) return;
+    if (verdict === true) this.accept(req, socket, head, check);
+    else if (verdict === false) rejectUpgrade(socket, 403);
+    else rejectUpgrade(socket, verdict.status, { headers: verdict.headers, body: verdict.body });
+  }
+
+  private verifyFailed(socket: Duplex, error: unknown): void {
+    rejectUpgrade(socket, 500);
+    if (this.listenerCount('error') > 0)
+      this.emit('error', error instanceof Error ? error : new Error(String(error)));
+  }
+
+  private accept(req: http.IncomingMessage, socket: Duplex, head: Buffer, check: AcceptedRequest): void {
+    this.clearHandshakeTimer(socket);
+    if (this.closing) {
+      rejectUpgrade(socket, 503);
+      return;
+    }
+    let ws: WebSocket | null;
+    try {
+      ws = acceptUpgrade(req, socket, head, check, this.options);
+    } catch (error) {
+      if (this.listenerCount('error') > 0) this.emit('error', error as Error);
+      return;
+    }
+    if (ws === null) return;
+    const clients = this.clients;
+    clients.add(ws);
+    ws.once('close', () => clients.delete(ws));
+    this.emit('connection', ws, req);
+  }
+}
+
+/** Creates a WebSocket server and starts listening (or attaches to `options.server`). */
+export function serve(options: ServeOptions = {}): Promise<WebSocketServer> {
+  return new WebSocketServer(options).listen();
+}

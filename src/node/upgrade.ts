@@ -1,0 +1,113 @@
+/**
+ * `handleUpgrade(req, socket, head)`: turns an HTTP upgrade request of any node:http(s) server into a WebSocket
+ * (RFC 6455 §4.2), or answers it with the right HTTP error and returns null.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type ExtensionFactory, negotiateServer } from '../core/extensions.ts';
+import {
+  type AcceptedRequest,
+  buildAccept,
+  buildReject,
+  checkRequest,
+  type ProtocolSelector,
+  type RejectOptions,
+  selectProtocol,
+} from '../core/handshake.ts';
+import type { HeaderInput } from '../core/http1.ts';
+import { WebSocket, type WebSocketOptions } from './websocket.ts';
+
+export interface UpgradeOptions extends WebSocketOptions {
+  /**
+   * Subprotocols we speak, in our order of preference (the first one the client offered wins), or a function
+   * choosing among the client's offers (`undefined`/`false` for none).
+   */
+  protocols?: ProtocolSelector;
+  /** Extension factories in our order of preference (e.g. permessage-deflate); none by default. */
+  extensions?: readonly ExtensionFactory[];
+  /** Largest incoming message; beyond it the connection fails with 1009. Default 64 MiB. */
+  maxPayload?: number;
+  /** Extra headers for the 101 answer (Set-Cookie…), or a function of the request. */
+  headers?: HeaderInput | ((req: IncomingMessage) => HeaderInput | undefined);
+}
+
+function ignoreError(): void {}
+
+/** Answers a refused handshake and closes the connection once the answer is written. */
+export function rejectUpgrade(socket: Duplex, status: number, options: RejectOptions = {}): void {
+  socket.on('error', ignoreError);
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.once('finish', () => socket.destroy());
+  socket.end(buildReject(status, options));
+}
+
+/** Validates the request as RFC 6455 §4.2.1 asks. Exposed so a server can check before its own (async) steps. */
+export function checkUpgrade(req: IncomingMessage): ReturnType<typeof checkRequest> {
+  return checkRequest({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers });
+}
+
+/**
+ * Completes the handshake: writes the `101 Switching Protocols` answer and returns the open WebSocket. A bad
+ * request is answered (400, 405, 426 with `Sec-WebSocket-Version: 13`, …) and gives null.
+ */
+export function handleUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Uint8Array,
+  options: UpgradeOptions = {},
+): WebSocket | null {
+  const check = checkUpgrade(req);
+  if (!check.ok) {
+    rejectUpgrade(socket, check.status, { reason: check.reason, headers: check.headers });
+    return null;
+  }
+  return acceptUpgrade(req, socket, head, check, options);
+}
+
+/** The second half of `handleUpgrade`, for a request that `checkUpgrade` accepted. */
+export function acceptUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Uint8Array,
+  check: AcceptedRequest,
+  options: UpgradeOptions,
+): WebSocket | null {
+  const negotiated = negotiateServer(check.extensions, options.extensions ?? []);
+  if ('error' in negotiated) {
+    rejectUpgrade(socket, 400, { body: negotiated.error });
+    return null;
+  }
+  let accept: Uint8Array;
+  try {
+    const protocol = selectProtocol(check.protocols, options.protocols ?? []);
+    const headers = typeof options.headers === 'function' ? options.headers(req) : options.headers;
+    accept = buildAccept({ key: check.key, protocol, extensions: negotiated.header, headers });
+    if (!socket.readable || !socket.writable) {
+      socket.destroy();
+      return null;
+    }
+    socket.write(accept);
+    return new WebSocket(socket as Socket, {
+      highWaterMark: options.highWaterMark,
+      maxBufferedAmount: options.maxBufferedAmount,
+      readHighWaterMark: options.readHighWaterMark,
+      closeTimeout: options.closeTimeout,
+      heartbeat: options.heartbeat,
+      maxPayload: options.maxPayload,
+      role: 'server',
+      head,
+      protocol: protocol ?? '',
+      extensions: negotiated.extensions,
+      extensionsHeader: negotiated.header,
+    });
+  } catch (error) {
+    // Our own misuse (a selector that picked an unoffered protocol, an invalid header): the client gets a 500.
+    for (const extension of negotiated.extensions) extension.dispose?.();
+    rejectUpgrade(socket, 500);
+    throw error;
+  }
+}
