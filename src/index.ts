@@ -1,2 +1,3 @@
-// tslay: public exports only. Each layer is also importable on its own: `tslay/core`, `tslay/event`.
+// tslay: public exports only. Each layer is also importable on its own: `tslay/core`, `tslay/event`, `tslay/node`.
 export * from './core/index.ts';
+export * from './node/index.ts';

@@ -25,3 +25,4 @@ export {
   type WebSocketInit,
   type WebSocketOptions,
 } from './websocket.ts';
+export { type BinaryType, BrowserWebSocket, CloseEvent } from './whatwg.ts';

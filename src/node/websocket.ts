@@ -20,6 +20,7 @@ import { CloseCode, Opcode, type Role, State } from '../core/constants.ts';
 import { UsageError } from '../core/errors.ts';
 import type { Event } from '../core/events.ts';
 import type { Extension } from '../core/extension.ts';
+import type { PreparedFrame } from '../core/frame.ts';
 import { WebSocketError } from './errors.ts';
 import { Pump, type PumpHandler } from './pump.ts';
 
@@ -208,6 +209,13 @@ export class WebSocket
       default:
         throw new UsageError('INVALID_OPCODE', `write() takes Text, Binary, Ping or Pong, not ${opcode}`);
     }
+  }
+
+  /** Sends a frame encoded once for many connections (`prepareFrame`, broadcast). Server side only. */
+  sendPrepared(frame: PreparedFrame): boolean {
+    this.conn.sendPrepared(frame);
+    this.pump.scheduleFlush();
+    return this.afterSend();
   }
 
   ping(data?: string | Uint8Array): void {
