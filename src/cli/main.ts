@@ -11,7 +11,10 @@ Commands:
 Run 'tslay <command> --help' for a command's options.`;
 
 type Command = (argv: string[]) => Promise<number>;
-const commands: Record<string, () => Promise<Command>> = {};
+const commands: Record<string, () => Promise<Command>> = {
+  echo: async () => (await import('./echo.ts')).echo,
+  connect: async () => (await import('./connect.ts')).connectCommand,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -1,0 +1,76 @@
+/**
+ * `tslay connect URL`: stdin lines become text messages, received messages are printed (binary as hex). With
+ * --echo, every received message is sent back with its type until the server closes. Exit 0 on a clean close.
+ */
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { connect, WebSocket } from '../node/index.ts';
+
+const HELP = `Usage: tslay connect URL [options]
+
+Options:
+  --echo             send every received message back (stdin is not read)
+  --protocol NAME    offer this subprotocol (repeatable)
+  --header 'K: V'    add a request header (repeatable)
+  --insecure         accept any TLS certificate (wss://)
+  -h, --help         show this help
+
+Received text is printed as is; binary as '[binary N bytes] HEX' (the first 64 bytes).`;
+
+const HEX_PREVIEW = 64;
+
+function parseHeader(line: string): [string, string] {
+  const colon = line.indexOf(':');
+  if (colon <= 0) throw new Error(`invalid header (expected 'Name: value'): ${line}`);
+  return [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
+}
+
+function describe(data: Buffer, isBinary: boolean): string {
+  if (!isBinary) return data.toString('utf8');
+  const more = data.length > HEX_PREVIEW ? '…' : '';
+  return `[binary ${data.length} bytes] ${data.subarray(0, HEX_PREVIEW).toString('hex')}${more}`;
+}
+
+export async function connectCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      echo: { type: 'boolean', default: false },
+      protocol: { type: 'string', multiple: true, default: [] },
+      header: { type: 'string', multiple: true, default: [] },
+      insecure: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new Error(`expected one URL\n\n${HELP}`);
+  const ws = await connect(positionals[0], {
+    protocols: values.protocol,
+    headers: values.header.map(parseHeader),
+    tls: { rejectUnauthorized: !values.insecure },
+  });
+  process.stderr.write(`connected${ws.protocol ? ` (protocol ${ws.protocol})` : ''}\n`);
+  ws.on('error', (error) => process.stderr.write(`error: ${error.message}\n`));
+  ws.on('message', (data, isBinary) => {
+    process.stdout.write(`${describe(data, isBinary)}\n`);
+    if (values.echo && ws.readyState === WebSocket.OPEN) ws.send(data, { binary: isBinary });
+  });
+  const input = values.echo ? null : createInterface({ input: process.stdin, terminal: false });
+  input?.on('line', (line) => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(line);
+  });
+  input?.on('close', () => {
+    if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+  });
+  const [code, reason, wasClean] = await new Promise<[number, string, boolean]>((resolve) =>
+    ws.once('close', (...args) => resolve(args)),
+  );
+  input?.close();
+  process.stdin.destroy();
+  process.stderr.write(`closed: ${code}${reason ? ` ${reason}` : ''}${wasClean ? '' : ' (not clean)'}\n`);
+  return wasClean ? 0 : 1;
+}
