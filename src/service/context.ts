@@ -1,0 +1,282 @@
+/**
+ * `createContext(options)`: the lua-websockets / libwebsockets context. One HTTP(S) server (its own, or the
+ * application's) carries static files, an `onHttp` handler and WebSocket protocols chosen by name.
+ *
+ * Node runs the event loop, so there is no `service(timeout)`: the context is ready when its promise resolves.
+ * HTTP requests go to the first mount whose prefix matches, then to `onHttp`, else 404. Privileges are dropped
+ * (`gid` then `uid`) right after the port is bound, as libwebsockets does, so a root-started server can bind a
+ * low port and then run as `nobody`.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import type { Duplex } from 'node:stream';
+import { acceptUpgrade, checkUpgrade, rejectUpgrade, type UpgradeOptions } from '../node/upgrade.ts';
+import {
+  BroadcastMessage,
+  type BroadcastOptions,
+  type BroadcastResult,
+  SlowSocketRule,
+  Topics,
+} from './broadcast.ts';
+import {
+  chooseProtocol,
+  connectHandlerOf,
+  type ProtocolTable,
+  ServiceSocket,
+  type SocketHost,
+} from './protocol.ts';
+import { type Mounts, type StaticHandler, serveStatic } from './static.ts';
+
+export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
+
+export interface ContextOptions extends BroadcastOptions {
+  /** Port to listen on; 0 (the default) picks a free one, see `context.port`. Ignored with `server`. */
+  port?: number;
+  /** Address to listen on (lua-websockets' `interf`). Default: node's, every interface. */
+  host?: string;
+  /** Protocol name → connect handler. The first entry also serves clients that offer no known protocol. */
+  protocols?: ProtocolTable;
+  /** Refuse (400) a handshake that offers none of `protocols`, instead of giving it the first one. */
+  requireProtocol?: boolean;
+  /** Requests that no mount answers. Without it they get 404. */
+  onHttp?: HttpHandler;
+  /** Static files: a directory for '/', or URL prefix → directory. See `serveStatic`. */
+  mounts?: string | Mounts;
+  /** Serve https/wss with this certificate and key (PEM contents, as `https.createServer` takes them). */
+  tls?: { cert: string | Buffer; key: string | Buffer } & https.ServerOptions;
+  /** After binding, switch to this group (id or name); applied before `uid`. */
+  gid?: number | string;
+  /** After binding, switch to this user (id or name). */
+  uid?: number | string;
+  /** Attach to this server instead of listening: its 'upgrade' (and, with `onHttp`/`mounts`, 'request') events. */
+  server?: http.Server | https.Server;
+  /** Options of every WebSocket (limits, timeouts, heartbeat, extensions). */
+  websocket?: Omit<UpgradeOptions, 'protocols' | 'headers'>;
+  /**
+   * A handler threw: a protocol handler (`ws` given; the socket has been closed with 1011) or `onHttp` (the
+   * request got a 500). Default: printed to stderr.
+   */
+  onError?: (error: unknown, ws: ServiceSocket<unknown> | undefined) => void;
+}
+
+export interface DestroyOptions {
+  /** Milliseconds to wait for the clients' closing handshakes before terminating what is left. Default 5 s. */
+  timeout?: number;
+}
+
+const DEFAULT_DESTROY_TIMEOUT = 5_000;
+
+export class Context implements SocketHost {
+  readonly server: http.Server | https.Server;
+  /** Every open socket of the context. */
+  readonly sockets: ReadonlySet<ServiceSocket<unknown>> = new Set();
+  private readonly options: ContextOptions;
+  private readonly ownsServer: boolean;
+  private readonly names: string[];
+  private readonly groups = new Map<string, Set<ServiceSocket<unknown>>>();
+  private readonly topics: Topics<ServiceSocket<unknown>>;
+  private readonly rule: SlowSocketRule;
+  private readonly staticFiles: StaticHandler | null;
+  private destroying: Promise<void> | null = null;
+
+  /** Use `createContext`, which also listens. */
+  constructor(options: ContextOptions = {}) {
+    this.options = options;
+    this.rule = new SlowSocketRule(options);
+    this.topics = new Topics(options);
+    this.names = Object.keys(options.protocols ?? {});
+    for (const name of this.names) this.groups.set(name, new Set());
+    this.staticFiles = options.mounts === undefined ? null : serveStatic(options.mounts);
+    this.ownsServer = options.server === undefined;
+    this.server = options.server ?? this.createServer();
+    this.server.on('upgrade', this.onUpgrade);
+    if (this.ownsServer || options.onHttp !== undefined || options.mounts !== undefined) {
+      this.server.on('request', this.onRequest);
+    }
+  }
+
+  /** The port the server listens on (0 before it listens). */
+  get port(): number {
+    const address = this.server.address();
+    return address !== null && typeof address === 'object' ? (address as AddressInfo).port : 0;
+  }
+
+  /** The machine's name (libwebsockets' `canonical_hostname`). */
+  canonicalHostname(): string {
+    return hostname();
+  }
+
+  /**
+   * Turns an upgrade request into a socket of the protocol the client asked for (see `chooseProtocol`), or
+   * answers it with an HTTP error and returns null. For servers the context is not attached to.
+   */
+  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Uint8Array): ServiceSocket<unknown> | null {
+    if (this.destroying !== null) {
+      rejectUpgrade(socket, 503);
+      return null;
+    }
+    const check = checkUpgrade(req);
+    if (!check.ok) {
+      rejectUpgrade(socket, check.status, { reason: check.reason, headers: check.headers });
+      return null;
+    }
+    const choice = chooseProtocol(check.protocols, this.names, this.options);
+    if (!choice.ok) {
+      rejectUpgrade(socket, choice.status, { body: choice.reason });
+      return null;
+    }
+    const ws = acceptUpgrade(req, socket, head, check, {
+      ...this.options.websocket,
+      protocols: choice.header === undefined ? [] : [choice.header],
+    });
+    if (ws === null) return null;
+    const spec = connectHandlerOf(this.options.protocols![choice.name]!);
+    const data = spec.createData === undefined ? {} : spec.createData(req);
+    const service = new ServiceSocket<unknown>(ws, choice.name, data, this);
+    this.add(service);
+    try {
+      spec.onConnect(service, req);
+    } catch (error) {
+      this.handlerError(service, error);
+    }
+    return service;
+  }
+
+  /** Sends `data` to every open socket of `protocol`, through each socket's `onBroadcast`. */
+  broadcast(
+    protocol: string,
+    data: string | Uint8Array,
+    options: { binary?: boolean } = {},
+  ): BroadcastResult {
+    const group = this.groups.get(protocol) ?? [];
+    return this.rule.fanOut(group, new BroadcastMessage(data, options), false);
+  }
+
+  /** Sends `data` to every subscriber of `topic` (a string as text, bytes as binary), one frame for all. */
+  publish(topic: string, data: string | Uint8Array, options: { binary?: boolean } = {}): BroadcastResult {
+    return this.topics.publish(topic, data, options);
+  }
+
+  /** @internal */
+  subscribe(ws: ServiceSocket<unknown>, topic: string): void {
+    if (this.sockets.has(ws)) this.topics.subscribe(ws, topic);
+  }
+
+  /** @internal */
+  unsubscribe(ws: ServiceSocket<unknown>, topic: string): boolean {
+    return this.topics.unsubscribe(ws, topic);
+  }
+
+  /** @internal */
+  handlerError(ws: ServiceSocket<unknown>, error: unknown): void {
+    if (ws.isOpen) ws.close(1011, 'internal error');
+    if (this.options.onError !== undefined) this.options.onError(error, ws);
+    else console.error('tslay: a protocol handler threw:', error);
+  }
+
+  /**
+   * Closes every socket with 1001 (going away), waits for the closing handshakes (terminating what is left after
+   * `timeout`), and stops listening. An attached server keeps running; the context only leaves it.
+   */
+  destroy(options: DestroyOptions = {}): Promise<void> {
+    this.destroying ??= this.shutdown(options.timeout ?? DEFAULT_DESTROY_TIMEOUT);
+    return this.destroying;
+  }
+
+  private async shutdown(timeout: number): Promise<void> {
+    this.server.off('upgrade', this.onUpgrade);
+    this.server.off('request', this.onRequest);
+    const closed = [...this.sockets].map(
+      (ws) =>
+        new Promise<void>((resolve) => {
+          ws.websocket.once('close', () => resolve());
+          if (ws.isOpen) ws.close(1001, 'going away');
+        }),
+    );
+    const timer = setTimeout(() => {
+      for (const ws of this.sockets) ws.terminate();
+    }, timeout);
+    await Promise.all(closed);
+    clearTimeout(timer);
+    if (!this.ownsServer) return;
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  /** @internal Binds the port (own server only), then drops privileges. */
+  async listen(): Promise<void> {
+    if (!this.ownsServer) return;
+    const server = this.server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 0, this.options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    try {
+      dropPrivileges(this.options);
+    } catch (error) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw error;
+    }
+  }
+
+  private createServer(): http.Server | https.Server {
+    return this.options.tls === undefined ? http.createServer() : https.createServer(this.options.tls);
+  }
+
+  private add(ws: ServiceSocket<unknown>): void {
+    const sockets = this.sockets as Set<ServiceSocket<unknown>>;
+    sockets.add(ws);
+    this.groups.get(ws.protocol)!.add(ws);
+    ws.websocket.once('close', () => {
+      sockets.delete(ws);
+      this.groups.get(ws.protocol)!.delete(ws);
+      this.topics.unsubscribeAll(ws);
+    });
+  }
+
+  private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    this.handleUpgrade(req, socket, head);
+  };
+
+  private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    this.answer(req, res).catch((error: unknown) => {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end('500 Internal Server Error\n');
+      } else res.destroy();
+      if (this.options.onError !== undefined) this.options.onError(error, undefined);
+      else console.error('tslay: an HTTP handler threw:', error);
+    });
+  };
+
+  private async answer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (this.staticFiles !== null && (await this.staticFiles(req, res))) return;
+    if (this.options.onHttp !== undefined) return this.options.onHttp(req, res);
+    const body = '404 Not Found\n';
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length });
+    res.end(body);
+  }
+}
+
+/** Group first: once the user is no longer root, the group can no longer be changed. */
+function dropPrivileges(options: Pick<ContextOptions, 'uid' | 'gid'>): void {
+  if (options.gid !== undefined) {
+    if (process.getuid?.() === 0) process.setgroups?.([options.gid]);
+    process.setgid!(options.gid);
+  }
+  if (options.uid !== undefined) process.setuid!(options.uid);
+}
+
+/** Creates a context and, unless attached to `server`, waits until it listens. */
+export async function createContext(options: ContextOptions = {}): Promise<Context> {
+  const context = new Context(options);
+  await context.listen();
+  return context;
+}
