@@ -41,6 +41,11 @@ export interface ConnectionOptions {
    * them a meaning (wslay's `setAllowedRsvBits`). Such messages are passed through undecoded and unvalidated.
    */
   allowedRsv?: number;
+  /**
+   * Apply `maxMessageSize` to each frame instead of each message (wslay's no-buffering mode: the application
+   * receives frames and decides itself how much of a message to keep).
+   */
+  limitPerFrame?: boolean;
   /** Client only: a fresh 4-byte masking key per frame. Default: crypto-strong random bytes. */
   randomMask?: () => Uint8Array;
 }
@@ -58,13 +63,14 @@ function protocolError(
 
 export class Connection {
   readonly role: Role;
-  readonly maxMessageSize: number;
+  maxMessageSize: number;
   private _state: State = State.Open;
   private readonly parser = new FrameParser();
   private readonly outbox = new Outbox();
   private readonly extensions: readonly Extension[];
   private readonly extensionRsv: number;
-  private readonly allowedRsv: number;
+  private allowedRsv: number;
+  private limitPerFrame: boolean;
   private readonly randomMask: (() => Uint8Array) | undefined;
   private readonly header: FrameHeader = { fin: true, rsv: 0, opcode: 0, mask: null };
   private readonly maskKey = new Uint8Array(4);
@@ -103,6 +109,7 @@ export class Connection {
     this.extensions = options.extensions ?? [];
     this.extensionRsv = this.extensions.reduce((bits, e) => bits | e.rsv, 0);
     this.allowedRsv = options.allowedRsv ?? 0;
+    this.limitPerFrame = options.limitPerFrame ?? false;
     this.randomMask = options.randomMask;
   }
 
@@ -122,6 +129,21 @@ export class Connection {
   /** Bytes queued for `dataToSend()`. */
   get bufferedAmount(): number {
     return this.outbox.size;
+  }
+
+  /**
+   * Changes the receive limits of a live connection (wslay lets an application reconfigure its context at any
+   * time); a change applies from the next frame header on.
+   */
+  configure(options: Pick<ConnectionOptions, 'maxMessageSize' | 'allowedRsv' | 'limitPerFrame'>): void {
+    const max = options.maxMessageSize;
+    if (max !== undefined) {
+      if (!(max >= 0))
+        throw new UsageError('INVALID_MAX_MESSAGE_SIZE', `maxMessageSize must be >= 0, not ${max}`);
+      this.maxMessageSize = max;
+    }
+    if (options.allowedRsv !== undefined) this.allowedRsv = options.allowedRsv;
+    if (options.limitPerFrame !== undefined) this.limitPerFrame = options.limitPerFrame;
   }
 
   // ── input ──────────────────────────────────────────────────────────────────────────────────────────────
@@ -234,7 +256,8 @@ export class Connection {
       this.messageLength = 0;
       this.utf8.reset();
     }
-    if (this.messageDecoder === null && length > this.maxMessageSize - this.messageLength) {
+    const received = this.limitPerFrame ? 0 : this.messageLength;
+    if (this.messageDecoder === null && length > this.maxMessageSize - received) {
       return this.failWith(this.tooBig());
     }
     return { type: 'frame-start', opcode: this.messageOpcode, first, fin, rsv, length };
@@ -362,18 +385,19 @@ export class Connection {
 
   // ── commands ───────────────────────────────────────────────────────────────────────────────────────────
 
-  sendText(payload: Uint8Array, fin = true): void {
-    this.startMessage(Opcode.Text, payload, fin);
+  /** `rsv`: RSV bits the application gives a meaning to; only bits of `allowedRsv` (wslay numbering). */
+  sendText(payload: Uint8Array, fin = true, rsv = 0): void {
+    this.startMessage(Opcode.Text, payload, fin, rsv);
   }
 
-  sendBinary(payload: Uint8Array, fin = true): void {
-    this.startMessage(Opcode.Binary, payload, fin);
+  sendBinary(payload: Uint8Array, fin = true, rsv = 0): void {
+    this.startMessage(Opcode.Binary, payload, fin, rsv);
   }
 
-  sendContinuation(payload: Uint8Array, fin: boolean): void {
+  sendContinuation(payload: Uint8Array, fin: boolean, rsv = 0): void {
     this.assertOpen();
     if (!this.sending) throw new InvalidStateError('no fragmented message is in progress');
-    this.sendData(Opcode.Continuation, payload, false, fin);
+    this.sendData(Opcode.Continuation, payload, false, fin, this.checkRsv(rsv));
   }
 
   sendPing(payload: Uint8Array = EMPTY): void {
@@ -436,21 +460,30 @@ export class Connection {
     }
   }
 
-  private startMessage(opcode: DataOpcode, payload: Uint8Array, fin: boolean): void {
+  private startMessage(opcode: DataOpcode, payload: Uint8Array, fin: boolean, rsv: number): void {
     this.assertOpen();
     if (this.sending)
       throw new InvalidStateError('a fragmented message is in progress; use sendContinuation()');
-    this.sendData(opcode, payload, true, fin);
+    this.sendData(opcode, payload, true, fin, this.checkRsv(rsv));
   }
 
-  private sendData(opcode: number, payload: Uint8Array, first: boolean, fin: boolean): void {
-    let rsv = 0;
+  private checkRsv(rsv: number): number {
+    if (rsv & ~this.allowedRsv) {
+      throw new UsageError(
+        'INVALID_RSV',
+        `RSV bits ${rsv} are not among the allowed bits ${this.allowedRsv}`,
+      );
+    }
+    return rsv;
+  }
+
+  private sendData(opcode: number, payload: Uint8Array, first: boolean, fin: boolean, rsv: number): void {
     if (first) this.sendEncoder = this.extensions.length > 0 ? this.extensions[0] : null;
     const encoder = this.sendEncoder;
     if (encoder !== null) {
       const encoded = encoder.encode(payload, first, fin);
       payload = encoded.payload;
-      if (first) rsv = encoded.rsv;
+      if (first) rsv |= encoded.rsv;
     }
     this.sending = !fin;
     this.writeFrame(opcode, payload, fin, rsv);
