@@ -120,7 +120,7 @@ describe('server: frames that break the protocol', () => {
     const [ws] = (await connection) as [WebSocket];
     let error = '';
     ws.on('error', (e) => {
-      error = (e as { code: string }).code;
+      error = (e as Error & { code: string }).code;
     });
     const close = new Promise<CloseArgs>((resolve) => ws.on('close', (...args) => resolve(args)));
     socket.write(frame);
@@ -234,7 +234,7 @@ describe('server: lifecycle', () => {
     const { rest } = await rawClient(server.port);
     const [ws] = (await connection) as [WebSocket];
     const errors: string[] = [];
-    ws.on('error', (e) => errors.push((e as { code: string }).code));
+    ws.on('error', (e) => errors.push((e as Error & { code: string }).code));
     const [code] = await new Promise<CloseArgs>((resolve) => ws.on('close', (...args) => resolve(args)));
     assert.equal(code, 1006);
     assert.deepEqual(errors, ['HEARTBEAT_TIMEOUT']);
