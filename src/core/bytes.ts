@@ -1,44 +1,131 @@
 /** Byte helpers for the hot path: masking, concatenation, a chunk queue that copies only across boundaries. */
 
+import { type SimdKernel, simdKernel } from './simd-mask.ts';
+
 export const EMPTY = new Uint8Array(0);
 
-/** Below this many bytes a byte loop beats setting up a 32-bit view. */
-const WORD_THRESHOLD = 32;
+/** Below this many bytes a byte loop (4 bytes per step) beats setting up a 32-bit view. */
+const WORD_THRESHOLD = 96;
+/** From this many bytes the WebAssembly SIMD kernel (copy in, XOR, copy out) beats 32-bit words in JavaScript. */
+const SIMD_THRESHOLD = 512;
 const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** The 4 mask bytes starting at `phase`, as the 32-bit word whose memory order is m[phase], m[phase+1], …. */
+function maskWord(mask: Uint8Array, phase: number, little: boolean): number {
+  const m0 = mask[phase & 3];
+  const m1 = mask[(phase + 1) & 3];
+  const m2 = mask[(phase + 2) & 3];
+  const m3 = mask[(phase + 3) & 3];
+  return little ? m0 | (m1 << 8) | (m2 << 16) | (m3 << 24) : (m0 << 24) | (m1 << 16) | (m2 << 8) | m3;
+}
 
 /**
  * XORs `data` in place with the 4-byte `mask`, starting at mask position `offset` (0..3), and returns the mask
  * position after the last byte. RFC 6455 §5.3: octet i of the transformed data is octet i of the original data
- * XOR octet (i MOD 4) of the masking key. Aligned 32-bit words are processed four bytes at a time.
+ * XOR octet (i MOD 4) of the masking key. Short runs go byte by byte, large ones through the WebAssembly SIMD
+ * kernel when there is one, the rest as aligned 32-bit words.
  */
 export function applyMask(data: Uint8Array, mask: Uint8Array, offset = 0): number {
   const length = data.length;
-  let i = 0;
-  if (length >= WORD_THRESHOLD) {
-    // Byte loop up to a 4-byte aligned address, then whole words with the mask rotated to that phase.
-    const misalignment = (data.byteOffset & 3) === 0 ? 0 : 4 - (data.byteOffset & 3);
-    for (; i < misalignment; i++) data[i] ^= mask[(offset + i) & 3];
-    const phase = (offset + i) & 3;
-    const m0 = mask[phase];
-    const m1 = mask[(phase + 1) & 3];
-    const m2 = mask[(phase + 2) & 3];
-    const m3 = mask[(phase + 3) & 3];
-    const word = littleEndian
-      ? (m0 | (m1 << 8) | (m2 << 16) | (m3 << 24)) >>> 0
-      : ((m0 << 24) | (m1 << 16) | (m2 << 8) | m3) >>> 0;
-    const words = (length - i) >>> 2;
-    const view = new Uint32Array(data.buffer, data.byteOffset + i, words);
-    for (let w = 0; w < words; w++) view[w] ^= word;
-    i += words << 2;
-  }
-  for (; i < length; i++) data[i] ^= mask[(offset + i) & 3];
+  if (length < WORD_THRESHOLD) maskBytes(data, mask, offset, 0, length);
+  else if (length >= SIMD_THRESHOLD && simdKernel !== null) maskSimd(simdKernel, data, mask, offset, data, 0);
+  else maskWords(data, mask, offset);
   return (offset + length) & 3;
+}
+
+/** `applyMask` without WebAssembly (the fallback path; exported for tests and benchmarks). */
+export function applyMaskJs(data: Uint8Array, mask: Uint8Array, offset = 0): number {
+  if (data.length < WORD_THRESHOLD) maskBytes(data, mask, offset, 0, data.length);
+  else maskWords(data, mask, offset);
+  return (offset + data.length) & 3;
+}
+
+/** Bytes [from, to) of `data`, whose byte 0 has mask position `offset`. */
+function maskBytes(data: Uint8Array, mask: Uint8Array, offset: number, from: number, to: number): void {
+  const phase = offset + from;
+  const m0 = mask[phase & 3];
+  const m1 = mask[(phase + 1) & 3];
+  const m2 = mask[(phase + 2) & 3];
+  const m3 = mask[(phase + 3) & 3];
+  let i = from;
+  for (; i + 4 <= to; i += 4) {
+    data[i] ^= m0;
+    data[i + 1] ^= m1;
+    data[i + 2] ^= m2;
+    data[i + 3] ^= m3;
+  }
+  for (; i < to; i++) data[i] ^= mask[(offset + i) & 3];
+}
+
+/** Byte loop up to a 4-byte aligned address, whole words (4 per step) with the mask rotated to that phase, tail. */
+function maskWords(data: Uint8Array, mask: Uint8Array, offset: number): void {
+  const length = data.length;
+  const misalignment = (4 - (data.byteOffset & 3)) & 3;
+  let i = 0;
+  for (; i < misalignment; i++) data[i] ^= mask[(offset + i) & 3];
+  const word = maskWord(mask, offset + i, littleEndian) | 0;
+  const words = (length - i) >>> 2;
+  const view = new Int32Array(data.buffer, data.byteOffset + i, words);
+  let w = 0;
+  for (; w + 4 <= words; w += 4) {
+    view[w] ^= word;
+    view[w + 1] ^= word;
+    view[w + 2] ^= word;
+    view[w + 3] ^= word;
+  }
+  for (; w < words; w++) view[w] ^= word;
+  i += words << 2;
+  for (; i < length; i++) data[i] ^= mask[(offset + i) & 3];
+}
+
+/**
+ * `source` masked (mask position `offset` at byte 0) into `target` at `at` through the SIMD kernel, one block at
+ * a time: copy in, XOR, copy out. `target` may be `source` (in place, `at` 0).
+ */
+function maskSimd(
+  kernel: SimdKernel,
+  source: Uint8Array,
+  mask: Uint8Array,
+  offset: number,
+  target: Uint8Array,
+  at: number,
+): void {
+  const length = source.length;
+  const { memory, block, xor } = kernel;
+  const word = maskWord(mask, offset, true) | 0; // WebAssembly memory is little-endian
+  let o = 0;
+  while (length - o >= 64) {
+    const n = Math.min(block, (length - o) & ~63);
+    memory.set(source.subarray(o, o + n), 0);
+    xor(0, n, word);
+    target.set(memory.subarray(0, n), at + o);
+    o += n;
+  }
+  for (; o < length; o++) target[at + o] = source[o] ^ mask[(offset + o) & 3];
 }
 
 /** Copies `source` masked with `mask` into `target` at `at` (client frames: the caller's payload stays intact). */
 export function copyMasked(source: Uint8Array, mask: Uint8Array, target: Uint8Array, at: number): void {
-  target.set(source, at);
-  applyMask(target.subarray(at, at + source.length), mask, 0);
+  const length = source.length;
+  if (length < WORD_THRESHOLD) {
+    const m0 = mask[0];
+    const m1 = mask[1];
+    const m2 = mask[2];
+    const m3 = mask[3];
+    let i = 0;
+    for (; i + 4 <= length; i += 4) {
+      target[at + i] = source[i] ^ m0;
+      target[at + i + 1] = source[i + 1] ^ m1;
+      target[at + i + 2] = source[i + 2] ^ m2;
+      target[at + i + 3] = source[i + 3] ^ m3;
+    }
+    for (; i < length; i++) target[at + i] = source[i] ^ mask[i & 3];
+  } else if (length >= SIMD_THRESHOLD && simdKernel !== null) {
+    maskSimd(simdKernel, source, mask, 0, target, at);
+  } else {
+    target.set(source, at);
+    maskWords(target.subarray(at, at + length), mask, 0);
+  }
 }
 
 export function concat(chunks: readonly Uint8Array[], total?: number): Uint8Array {
@@ -55,7 +142,8 @@ export function concat(chunks: readonly Uint8Array[], total?: number): Uint8Arra
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// ignoreBOM: a leading U+FEFF is content (a close reason or message may start with it), not a marker to strip.
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export function utf8Encode(text: string): Uint8Array {
   return encoder.encode(text);
@@ -126,7 +214,8 @@ export class ByteQueue {
 
   private takeFromHead(n: number): Uint8Array {
     const chunk = this.chunks[this.head];
-    const view = n === chunk.length ? chunk : chunk.subarray(this.offset, this.offset + n);
+    // A plain Uint8Array view: cheaper to create than `subarray` (and than Buffer#subarray for socket chunks).
+    const view = n === chunk.length ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset + this.offset, n);
     this.offset += n;
     this.total -= n;
     if (this.offset === chunk.length) {

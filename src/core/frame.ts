@@ -52,8 +52,12 @@ export function writeHeader(target: Uint8Array, at: number, header: FrameHeader,
     target[at + 9] = low & 0xff;
     at += 10;
   }
-  if (header.mask) {
-    target.set(header.mask, at);
+  const mask = header.mask;
+  if (mask) {
+    target[at] = mask[0];
+    target[at + 1] = mask[1];
+    target[at + 2] = mask[2];
+    target[at + 3] = mask[3];
     at += 4;
   }
   return at;

@@ -1,0 +1,255 @@
+#!/usr/bin/env node
+// npm run bench  (= npm run build && node bench/run.mjs)
+//
+//   node bench/run.mjs [parse] [frame] [unmask] [utf8] [primitives]   a subset (default: all)
+//   BENCH_ROUNDS=3   rounds; every round runs every implementation once, each in a fresh process
+//   BENCH_MS=1000    measured milliseconds per case (after BENCH_WARM_MS=300 of warm-up)
+//   BENCH_CPU=0      CPU to pin the processes to with taskset (empty: no pinning)
+//
+// Prints a markdown report (medians [min–max] over rounds, and ratios to ws measured in the same round) and
+// writes it to bench/results/micro-<stamp>.md, with the raw records in micro-<stamp>.jsonl.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.dirname(here);
+const require = createRequire(import.meta.url);
+const rounds = Number(process.env.BENCH_ROUNDS || 3);
+const cpu = process.env.BENCH_CPU ?? '0';
+const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset'], { encoding: 'utf8' }).status === 0;
+const pin = hasTaskset && cpu !== '';
+
+const ALL = ['parse', 'frame', 'unmask', 'utf8'];
+let wanted = process.argv.slice(2).flatMap((a) => (a === 'primitives' ? ['unmask', 'utf8'] : [a]));
+for (const w of wanted)
+  if (!ALL.includes(w)) throw new Error(`unknown benchmark ${w} (one of ${ALL.join(', ')})`);
+if (wanted.length === 0) wanted = ALL;
+if (!existsSync(path.join(root, 'dist/core/index.js'))) throw new Error('dist/ is missing: npm run build');
+
+const NO_BU = { WS_NO_BUFFER_UTIL: '1' };
+const JOBS = {
+  parse: [
+    ['parse.mjs', ['tslay']],
+    ['parse.mjs', ['tslay-msg']],
+    ['parse.mjs', ['ws']],
+    ['parse.mjs', ['ws'], NO_BU],
+  ],
+  frame: [
+    ['frame.mjs', ['tslay']],
+    ['frame.mjs', ['ws']],
+    ['frame.mjs', ['ws'], NO_BU],
+  ],
+  unmask: [
+    ['primitives.mjs', ['unmask', 'tslay']],
+    ['primitives.mjs', ['unmask', 'tslay-js']],
+    ['primitives.mjs', ['unmask', 'ws']],
+    ['primitives.mjs', ['unmask', 'ws'], NO_BU],
+  ],
+  utf8: [
+    ['primitives.mjs', ['utf8', 'tslay']],
+    ['primitives.mjs', ['utf8', 'isUtf8']],
+  ],
+};
+
+function run(script, args, extraEnv, round) {
+  const argv = [path.join(here, script), ...args];
+  const env = { ...process.env, ...extraEnv, ROUND: String(round) };
+  if (!extraEnv?.WS_NO_BUFFER_UTIL) delete env.WS_NO_BUFFER_UTIL;
+  const r = pin
+    ? spawnSync('taskset', ['-c', cpu, process.execPath, ...argv], { cwd: root, env, encoding: 'utf8' })
+    : spawnSync(process.execPath, argv, { cwd: root, env, encoding: 'utf8', timeout: 600000 });
+  if (r.status !== 0) {
+    process.stderr.write(`${script} ${args.join(' ')} failed (status ${r.status}):\n${r.stderr}\n`);
+    process.exitCode = 1;
+    return [];
+  }
+  if (r.stderr) process.stderr.write(r.stderr);
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
+
+const recs = [];
+const started = new Date();
+for (let round = 1; round <= rounds; round++) {
+  for (const name of wanted) {
+    process.stderr.write(`round ${round}/${rounds}: ${name}\n`);
+    for (const [script, args, env] of JOBS[name]) recs.push(...run(script, args, env, round));
+  }
+}
+
+// ── report ──────────────────────────────────────────────────────────────────────────────────────────────
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (v) =>
+  v >= 1e6
+    ? `${(v / 1e6).toFixed(2)}M`
+    : v >= 1e4
+      ? `${(v / 1e3).toFixed(0)}k`
+      : v >= 1e3
+        ? `${(v / 1e3).toFixed(1)}k`
+        : v.toFixed(0);
+const fmb = (v) => (v >= 1e5 ? 'no copy' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const sz = (n) => (n >= 1 << 20 ? `${n / (1 << 20)} MiB` : n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
+const stats = (vs) => (vs.length ? { med: median(vs), min: Math.min(...vs), max: Math.max(...vs) } : null);
+const cell = (s, f) => (s ? `${f(s.med)} [${f(s.min)}–${f(s.max)}]` : 'n/a');
+const same = (a, b) => Object.keys(b).every((k) => a[k] === b[k]);
+const pick = (key, impl, field) =>
+  stats(recs.filter((r) => same(r, key) && r.impl === impl).map((r) => r[field]));
+/** Per-round ratio a ÷ b of `field` for records matching `key`; median [min–max] over rounds. */
+function ratio(key, a, b, field) {
+  const vs = [];
+  for (let round = 1; round <= rounds; round++) {
+    const ra = recs.find((r) => same(r, { ...key, round }) && r.impl === a);
+    const rb = recs.find((r) => same(r, { ...key, round }) && r.impl === b);
+    if (ra && rb && rb[field] > 0) vs.push(ra[field] / rb[field]);
+  }
+  return stats(vs);
+}
+const fx = (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
+const rcell = (s) => (s ? `**${fx(s.med)}** [${fx(s.min)}–${fx(s.max)}]` : 'n/a');
+
+const L = [];
+const p = (s = '') => L.push(s);
+const version = (m) => JSON.parse(readFileSync(require.resolve(`${m}/package.json`), 'utf8')).version;
+p(`# tslay micro-benchmarks — ${started.toISOString().replace('T', ' ').slice(0, 16)} UTC`);
+p();
+p(
+  `${os.cpus()[0]?.model ?? '?'} (${os.cpus().length} CPUs), Node ${process.version}, ws ${version('ws')}, ` +
+    `bufferutil ${version('bufferutil')}. ${rounds} rounds × ${process.env.BENCH_MS || 1000} ms per case, ` +
+    `one fresh process per implementation per round${pin ? `, pinned to CPU ${cpu}` : ''}. ` +
+    'Cells: median [min–max] over rounds; ratios: median [min–max] of the per-round ratios. ' +
+    '**ws** = ws with bufferutil, **ws-js** = ws with WS_NO_BUFFER_UTIL=1.',
+);
+p();
+
+const targets = [];
+if (wanted.includes('parse')) {
+  p('## Parse + unmask (frames fed in 64 KiB slices)');
+  p();
+  p(
+    '| frames | tslay frames/s | tslay MB/s | tslay+assembler frames/s | ws frames/s | ws MB/s | ws-js frames/s | tslay ÷ ws | tslay ÷ ws-js | tslay+assembler ÷ ws |',
+  );
+  p('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const kind of ['binary', 'text']) {
+    for (const size of [32, 1024, 65536, 1 << 20]) {
+      for (const masked of [true, false]) {
+        const key = { bench: 'parse', kind, size, masked };
+        if (!recs.some((r) => same(r, key))) continue;
+        const label = `${kind} ${sz(size)} ${masked ? 'masked' : 'unmasked'}`;
+        const r1 = ratio(key, 'tslay', 'ws', 'frames_per_s');
+        p(
+          `| ${label} | ${cell(pick(key, 'tslay', 'frames_per_s'), fmt)} | ${fmb(pick(key, 'tslay', 'mb_per_s')?.med ?? 0)} | ` +
+            `${cell(pick(key, 'tslay-msg', 'frames_per_s'), fmt)} | ${cell(pick(key, 'ws', 'frames_per_s'), fmt)} | ` +
+            `${fmb(pick(key, 'ws', 'mb_per_s')?.med ?? 0)} | ${cell(pick(key, 'ws-js', 'frames_per_s'), fmt)} | ` +
+            `${rcell(r1)} | ${rcell(ratio(key, 'tslay', 'ws-js', 'frames_per_s'))} | ${rcell(ratio(key, 'tslay-msg', 'ws', 'frames_per_s'))} |`,
+        );
+        if (kind === 'binary' && size <= 1024 && r1)
+          targets.push([
+            `parse ${sz(size)} ${masked ? 'masked' : 'unmasked'}: frames/s ≥ 1.5 × ws`,
+            r1.med,
+            1.5,
+          ]);
+        if (kind === 'binary' && size === 1 << 20 && masked && r1)
+          targets.push([`parse 1 MiB masked: MB/s ≥ ws (bufferutil)`, r1.med, 1]);
+      }
+    }
+  }
+  p();
+  p(
+    'MB/s = payload bytes per second. Unmasked 64 KiB and 1 MiB frames cost tslay no copy (payload pieces are views ' +
+      'into the chunks, shown as "no copy"), while ws concatenates the slices of every frame larger than one slice; ' +
+      'the tslay+assembler column builds whole messages as ws does.',
+  );
+  p();
+}
+if (wanted.includes('frame')) {
+  p('## Frame + mask (send one message, then take the bytes to write)');
+  p();
+  p(
+    '| frames | tslay frames/s | tslay MB/s | ws frames/s | ws MB/s | ws-js frames/s | tslay ÷ ws | tslay ÷ ws-js |',
+  );
+  p('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const size of [32, 1024, 65536, 1 << 20]) {
+    for (const masked of [true, false]) {
+      const key = { bench: 'frame', size, masked };
+      if (!recs.some((r) => same(r, key))) continue;
+      const r1 = ratio(key, 'tslay', 'ws', 'frames_per_s');
+      const mb = (impl) => (!masked && size > 4096 ? 'no copy' : fmb(pick(key, impl, 'mb_per_s')?.med ?? 0));
+      p(
+        `| ${sz(size)} ${masked ? 'masked (client)' : 'unmasked (server)'} | ${cell(pick(key, 'tslay', 'frames_per_s'), fmt)} | ` +
+          `${mb('tslay')} | ${cell(pick(key, 'ws', 'frames_per_s'), fmt)} | ${mb('ws')} | ` +
+          `${cell(pick(key, 'ws-js', 'frames_per_s'), fmt)} | ${rcell(r1)} | ${rcell(ratio(key, 'tslay', 'ws-js', 'frames_per_s'))} |`,
+      );
+      if (r1) targets.push([`frame ${sz(size)} ${masked ? 'masked' : 'unmasked'}: frames/s ≥ ws`, r1.med, 1]);
+    }
+  }
+  p();
+}
+if (wanted.includes('unmask')) {
+  p('## Unmask in place (MB/s; payloads at a 2-byte misaligned offset)');
+  p();
+  p(
+    '| size | tslay applyMask | tslay JS path | ws (bufferutil) | ws-js (byte loop) | tslay ÷ ws | tslay ÷ ws-js | JS path ÷ ws-js |',
+  );
+  p('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const size of [32, 1024, 65536, 1 << 20]) {
+    const key = { bench: 'unmask', size };
+    if (!recs.some((r) => same(r, key))) continue;
+    const c = (impl) => cell(pick(key, impl, 'mb_per_s'), fmb);
+    p(
+      `| ${sz(size)} | ${c('tslay')} | ${c('tslay-js')} | ${c('ws')} | ${c('ws-js')} | ` +
+        `${rcell(ratio(key, 'tslay', 'ws', 'mb_per_s'))} | ${rcell(ratio(key, 'tslay', 'ws-js', 'mb_per_s'))} | ` +
+        `${rcell(ratio(key, 'tslay-js', 'ws-js', 'mb_per_s'))} |`,
+    );
+  }
+  p();
+}
+if (wanted.includes('utf8')) {
+  p('## UTF-8 validation (MB/s; per message: reset, push, end)');
+  p();
+  p('| text | tslay Utf8Validator | buffer.isUtf8 | tslay ÷ isUtf8 |');
+  p('|---|---:|---:|---:|');
+  for (const [kind, size] of [
+    ['mixed', 1 << 20],
+    ['ascii', 1 << 20],
+    ['mixed', 1024],
+    ['mixed', 32],
+  ]) {
+    const key = { bench: 'utf8', kind, size };
+    if (!recs.some((r) => same(r, key))) continue;
+    p(
+      `| ${kind} ${sz(size)} | ${cell(pick(key, 'tslay', 'mb_per_s'), fmb)} | ${cell(pick(key, 'isUtf8', 'mb_per_s'), fmb)} | ` +
+        `${rcell(ratio(key, 'tslay', 'isUtf8', 'mb_per_s'))} |`,
+    );
+  }
+  p();
+}
+if (targets.length) {
+  p('## Targets');
+  p();
+  p('| target | ratio (median) | |');
+  p('|---|---:|---|');
+  for (const [name, v, min] of targets) p(`| ${name} | ${fx(v)} | ${v >= min ? 'met' : '**missed**'} |`);
+  p();
+}
+
+const md = `${L.join('\n')}\n`;
+process.stdout.write(md);
+const resDir = path.join(here, 'results');
+mkdirSync(resDir, { recursive: true });
+const stamp = started.toISOString().replace(/:/g, '-').replace(/\..*/, 'Z');
+writeFileSync(path.join(resDir, `micro-${stamp}.md`), md);
+writeFileSync(
+  path.join(resDir, `micro-${stamp}.jsonl`),
+  `${recs.map((r) => JSON.stringify(r)).join('\n')}\n`,
+);
+process.stderr.write(`wrote bench/results/micro-${stamp}.md\n`);
