@@ -281,3 +281,34 @@ describe('server: lifecycle', () => {
     await once(httpServer, 'close');
   });
 });
+
+describe('handleUpgrade on an application-owned server', () => {
+  test('accepts a valid upgrade, answers a bad one and returns null', async () => {
+    const http = await import('node:http');
+    const { handleUpgrade } = await import('../../src/node/index.ts');
+    const results: (WebSocket | null)[] = [];
+    const httpServer = http.createServer();
+    httpServer.on('upgrade', (req, socket, head) => {
+      const ws = handleUpgrade(req, socket, head, { protocols: ['p1'] });
+      results.push(ws);
+      ws?.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+    });
+    httpServer.listen(0, '127.0.0.1');
+    await once(httpServer, 'listening');
+    const port = (httpServer.address() as import('node:net').AddressInfo).port;
+    const ws = await connect(`ws://127.0.0.1:${port}/`, { protocols: ['p1'] });
+    assert.equal(ws.protocol, 'p1');
+    ws.send('via handleUpgrade');
+    const [data] = (await once(ws, 'message')) as [Buffer];
+    assert.equal(data.toString(), 'via handleUpgrade');
+    const closed = once(ws, 'close');
+    ws.close(1000);
+    await closed;
+    const response = await exchange(port, upgradeRequest(port).replace('Version: 13', 'Version: 7'));
+    assert.match(statusLine(response), /^HTTP\/1\.1 426 /);
+    assert.equal(results.length, 2);
+    assert.equal(results[1], null);
+    httpServer.close();
+    await once(httpServer, 'close');
+  });
+});
