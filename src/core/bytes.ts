@@ -1,5 +1,6 @@
 /** Byte helpers for the hot path: masking, concatenation, a chunk queue that copies only across boundaries. */
 
+import { allocUnsafe } from './platform.ts';
 import { type SimdKernel, simdKernel } from './simd-mask.ts';
 
 export const EMPTY = new Uint8Array(0);
@@ -132,7 +133,7 @@ export function concat(chunks: readonly Uint8Array[], total?: number): Uint8Arra
   if (chunks.length === 1) return chunks[0];
   let length = total ?? 0;
   if (total === undefined) for (const c of chunks) length += c.length;
-  const out = new Uint8Array(length);
+  const out = allocUnsafe(length);
   let at = 0;
   for (const c of chunks) {
     out.set(c, at);
@@ -212,23 +213,41 @@ export class ByteQueue {
     this.total = 0;
   }
 
+  /** The chunk holding the next unread byte (the queue must not be empty), and that byte's index in it. */
+  get headChunk(): Uint8Array {
+    return this.chunks[this.head];
+  }
+  get headOffset(): number {
+    return this.offset;
+  }
+
+  /** Consumes `n` bytes of the head chunk without making a view (n <= what the head chunk has left). */
+  skip(n: number): void {
+    const chunk = this.chunks[this.head];
+    this.offset += n;
+    this.total -= n;
+    if (this.offset === chunk.length) this.nextChunk();
+  }
+
   private takeFromHead(n: number): Uint8Array {
     const chunk = this.chunks[this.head];
     // A plain Uint8Array view: cheaper to create than `subarray` (and than Buffer#subarray for socket chunks).
     const view = n === chunk.length ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset + this.offset, n);
     this.offset += n;
     this.total -= n;
-    if (this.offset === chunk.length) {
-      this.offset = 0;
-      this.head++;
-      if (this.head === this.chunks.length) {
-        this.chunks.length = 0;
-        this.head = 0;
-      } else if (this.head > 64) {
-        this.chunks = this.chunks.slice(this.head);
-        this.head = 0;
-      }
-    }
+    if (this.offset === chunk.length) this.nextChunk();
     return view;
+  }
+
+  private nextChunk(): void {
+    this.offset = 0;
+    this.head++;
+    if (this.head === this.chunks.length) {
+      this.chunks.length = 0;
+      this.head = 0;
+    } else if (this.head > 64) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
   }
 }

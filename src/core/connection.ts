@@ -52,6 +52,9 @@ export interface ConnectionOptions {
 
 const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
 const END: Event = Object.freeze({ type: 'end' });
+// frame-end carries nothing but `fin`: two shared, frozen objects instead of one allocation per frame.
+const FRAME_END: Event = Object.freeze({ type: 'frame-end', fin: true });
+const FRAGMENT_END: Event = Object.freeze({ type: 'frame-end', fin: false });
 
 function protocolError(
   code: ProtocolErrorCode,
@@ -289,7 +292,7 @@ export class Connection {
       // §8.1: a text message whose bytes end inside a UTF-8 sequence is invalid.
       if (this.messageValidates && !this.utf8.end()) return this.failWith(this.invalidUtf8());
     }
-    const end: Event = { type: 'frame-end', fin };
+    const end = fin ? FRAME_END : FRAGMENT_END;
     if (this.pending.length === 0) return end;
     this.pending.push(end);
     return this.pending.shift()!;

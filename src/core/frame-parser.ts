@@ -76,8 +76,10 @@ export class FrameParser {
   private readHead(): Step {
     const input = this.input;
     if (input.length < 2) return Step.NeedData;
-    const b0 = input.peek(0);
-    const b1 = input.peek(1);
+    const chunk = input.headChunk;
+    const at = input.headOffset;
+    const b0 = chunk[at];
+    const b1 = at + 1 < chunk.length ? chunk[at + 1] : input.peek(1);
     this.fin = (b0 & 0x80) !== 0;
     this.rsv = (b0 >>> 4) & 0x7;
     this.opcode = b0 & 0x0f;
@@ -90,22 +92,30 @@ export class FrameParser {
   private readExtended(): Step {
     const extra = (this.length === 126 ? 2 : this.length === 127 ? 8 : 0) + (this.masked ? 4 : 0);
     const input = this.input;
-    if (input.length < 2 + extra) return Step.NeedData;
-    const head = input.take(2 + extra);
-    let at = 2;
+    const size = 2 + extra;
+    if (input.length < size) return Step.NeedData;
+    // Read the header where it lies when it is contiguous (the common case); copy it only across chunks.
+    let head = input.headChunk;
+    let at = input.headOffset;
+    if (head.length - at >= size) input.skip(size);
+    else {
+      head = input.take(size);
+      at = 0;
+    }
+    at += 2;
     if (this.length === 126) {
-      this.length = (head[2] << 8) | head[3];
-      at = 4;
+      this.length = (head[at] << 8) | head[at + 1];
+      at += 2;
     } else if (this.length === 127) {
       // RFC 6455 §5.2: "the most significant bit MUST be 0".
-      const high = ((head[2] << 24) | (head[3] << 16) | (head[4] << 8) | head[5]) >>> 0;
-      const low = ((head[6] << 24) | (head[7] << 16) | (head[8] << 8) | head[9]) >>> 0;
+      const high = ((head[at] << 24) | (head[at + 1] << 16) | (head[at + 2] << 8) | head[at + 3]) >>> 0;
+      const low = ((head[at + 4] << 24) | (head[at + 5] << 16) | (head[at + 6] << 8) | head[at + 7]) >>> 0;
       if (high > 0x7fffffff || high * 0x100000000 + low > MAX_PAYLOAD_LENGTH) {
         this.tooLong = high <= 0x7fffffff;
         return Step.BadLength;
       }
       this.length = high * 0x100000000 + low;
-      at = 10;
+      at += 8;
     }
     if (this.masked) {
       this.mask[0] = head[at];

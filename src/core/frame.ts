@@ -1,4 +1,5 @@
 import { copyMasked } from './bytes.ts';
+import { allocUnsafe } from './platform.ts';
 
 /**
  * Frame encoding (RFC 6455 §5.2) into an `Outbox`: small frames are copied into a shared slab so that many
@@ -65,7 +66,7 @@ export function writeHeader(target: Uint8Array, at: number, header: FrameHeader,
 
 /** Encodes one frame into a new buffer (tests, `prepareFrame`, the frame API). */
 export function encodeFrame(header: FrameHeader, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(headerSize(payload.length, header.mask !== null) + payload.length);
+  const out = allocUnsafe(headerSize(payload.length, header.mask !== null) + payload.length);
   const at = writeHeader(out, 0, header, payload.length);
   if (header.mask) copyMasked(payload, header.mask, out, at);
   else out.set(payload, at);
@@ -90,7 +91,7 @@ const COPY_LIMIT = 4 * 1024;
  * One slab shared by every `Outbox` of the process (like Node's own Buffer pool): an idle connection holds no
  * output memory, and a byte of the slab is written once only, so regions handed out stay valid.
  */
-const pool = { slab: new Uint8Array(SLAB_SIZE), pos: 0 };
+const pool = { slab: allocUnsafe(SLAB_SIZE), pos: 0 };
 
 /**
  * Outgoing bytes waiting for `dataToSend()`. Small frames are copied into the shared slab; consecutive frames
@@ -154,7 +155,7 @@ export class Outbox {
   private reserve(n: number): Uint8Array {
     if (pool.pos + n > pool.slab.length) {
       this.cut();
-      pool.slab = new Uint8Array(Math.max(SLAB_SIZE, n));
+      pool.slab = allocUnsafe(Math.max(SLAB_SIZE, n));
       pool.pos = 0;
     }
     if (this.region !== pool.slab || this.regionEnd !== pool.pos) {
@@ -180,7 +181,14 @@ export class Outbox {
   /** Closes the region written since the last cut into a chunk. */
   private cut(): void {
     if (this.region !== null && this.regionEnd > this.regionStart) {
-      this.chunks.push(this.region.subarray(this.regionStart, this.regionEnd));
+      const region = this.region;
+      this.chunks.push(
+        new Uint8Array(
+          region.buffer,
+          region.byteOffset + this.regionStart,
+          this.regionEnd - this.regionStart,
+        ),
+      );
     }
     this.region = null;
   }

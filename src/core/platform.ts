@@ -16,7 +16,7 @@ export function randomFill(target: Uint8Array): Uint8Array {
     randomFillSync(pool);
     poolOffset = 0;
   }
-  target.set(pool.subarray(poolOffset, poolOffset + target.length));
+  for (let i = 0; i < target.length; i++) target[i] = pool[poolOffset + i];
   poolOffset += target.length;
   return target;
 }
@@ -28,6 +28,14 @@ export function defaultRandomMask(): Uint8Array {
 
 export function sha1Base64(text: string): string {
   return createHash('sha1').update(text, 'latin1').digest('base64');
+}
+
+/**
+ * An uninitialized byte array (Node's `Buffer.allocUnsafe`): for buffers that are written in full right away
+ * (the output slab, assembled messages, masked copies). Zero-filling a 1 MiB array costs more than masking it.
+ */
+export function allocUnsafe(size: number): Uint8Array {
+  return Buffer.allocUnsafe(size);
 }
 
 /** simdutf-backed UTF-8 validation (Node >= 18.14); the UTF-8 validator uses it for bulk runs. */

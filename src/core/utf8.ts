@@ -18,7 +18,10 @@ export class Utf8Validator {
   push(data: Uint8Array): boolean {
     const length = data.length;
     let i = 0;
-    while (this.need > 0 && i < length) if (!this.step(data[i++])) return false;
+    if (this.need === 0) {
+      // Fast path: a piece that is complete UTF-8 on its own (the common case) is one bulk check.
+      if (length >= SHORT_RUN ? isUtf8(data) : validBody(data, 0, length)) return true;
+    } else while (this.need > 0 && i < length) if (!this.step(data[i++])) return false;
     if (i === length) return true;
     const tail = incompleteTailStart(data, i);
     if (!validBody(data, i, tail)) return false;

@@ -73,7 +73,7 @@ describe('masking', () => {
   test('a masked frame of 1 MiB carries the key and the masked payload', () => {
     const payload = input(1 << 20, 0);
     const frame = encodeFrame({ fin: true, rsv: 0, opcode: 2, mask: key }, payload);
-    assert.deepEqual(frame.subarray(10, 14), key);
-    assert.deepEqual(frame.subarray(14), expected(payload, 0));
+    assert.deepEqual(new Uint8Array(frame.subarray(10, 14)), key);
+    assert.deepEqual(new Uint8Array(frame.subarray(14)), expected(payload, 0));
   });
 });
