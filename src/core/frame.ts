@@ -86,6 +86,8 @@ export function prepareFrame(opcode: number, payload: Uint8Array): PreparedFrame
 const SLAB_SIZE = 64 * 1024;
 /** Payloads up to this size are copied into the slab; larger unmasked ones are referenced. */
 const COPY_LIMIT = 4 * 1024;
+/** Below this many bytes a plain loop copies faster than `TypedArray#set`. */
+const SMALL_COPY = 64;
 
 /**
  * One slab shared by every `Outbox` of the process (like Node's own Buffer pool): an idle connection holds no
@@ -117,7 +119,8 @@ export class Outbox {
       const slab = this.reserve(head + length);
       const at = writeHeader(slab, pool.pos, header, length);
       if (masked) copyMasked(payload, header.mask!, slab, at);
-      else slab.set(payload, at);
+      else if (length > SMALL_COPY) slab.set(payload, at);
+      else for (let i = 0; i < length; i++) slab[at + i] = payload[i];
       this.commit(head + length);
     } else if (masked) {
       this.push(encodeFrame(header, payload));
