@@ -2,3 +2,4 @@
 export * from './core/index.ts';
 export * as event from './event/index.ts';
 export * from './node/index.ts';
+export * from './service/index.ts';
