@@ -14,6 +14,7 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, () => Promise<Command>> = {
   echo: async () => (await import('./echo.ts')).echo,
   connect: async () => (await import('./connect.ts')).connectCommand,
+  serve: async () => (await import('./serve.ts')).serveCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
