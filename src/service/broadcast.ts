@@ -11,6 +11,7 @@
  * Either way one slow reader never makes memory grow for everyone.
  */
 import { Opcode } from '../core/constants.ts';
+import { UsageError } from '../core/errors.ts';
 import { type PreparedFrame, prepareFrame } from '../core/frame.ts';
 
 /** What to do with a socket whose `bufferedAmount` is over the limit when a broadcast reaches it. */
@@ -40,6 +41,9 @@ export class BroadcastMessage {
   private binaryFrame: PreparedFrame | null = null;
 
   constructor(data: string | Uint8Array, options: { binary?: boolean } = {}) {
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+      throw new UsageError('INVALID_DATA', 'broadcast data must be a string or a Uint8Array');
+    }
     this.data = data;
     this.bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     this.isBinary = options.binary ?? typeof data !== 'string';
