@@ -14,8 +14,14 @@
  * plus a Node stream wrapper (~2 KiB of JS heap) per context. Both contexts are created lazily, on the first
  * compressed message in their direction, so a connection that never sends or receives one costs nothing. A side
  * without context takeover frees its context at the end of every message, so an idle connection with
- * `server_no_context_takeover; client_no_context_takeover` holds no zlib memory at all (at the price of a
- * deflateInit/inflateInit per message). With context takeover both ways a busy connection holds ~300 KiB.
+ * `server_no_context_takeover; client_no_context_takeover` holds no zlib memory at all (at the price of an
+ * inflateInit per received message; whole messages are deflated by a deflater shared by all connections, see
+ * `deflateWhole`). With context takeover both ways a busy connection holds ~300 KiB. Node 20's zlib (Chromium's)
+ * also zeroes the window and uses a 15-bit hash whatever memLevel says, so the whole 256 KiB of a deflater is
+ * resident and memLevel saves almost nothing: measured RSS per idle connection that exchanged one 1 KiB message,
+ * context takeover both ways: 229 KB at memLevel 8, 216 KB at memLevel 4, 115 KB with windowBits 12 and
+ * memLevel 4; without server context takeover: 32 KB (bench/deflate-idle.mjs). The servers of the node layer use
+ * `server_no_context_takeover` by default for that reason (src/node/deflate-option.ts).
  *
  * windowBits 8: zlib's deflate does not support an 8-bit window (deflateInit2 rejects it for raw streams, "until
  * 256-byte window bug fixed"), so we deflate with 9 when 8 is negotiated, as ws does. This is still correct:
@@ -26,7 +32,12 @@ import { CloseCode, Rsv } from './constants.ts';
 import { ProtocolError, UsageError } from './errors.ts';
 import type { Extension } from './extension.ts';
 import type { ExtensionFactory, ExtensionParam } from './extensions.ts';
-import { createRawDeflater, createRawInflater, type RawZlib } from './zlib-platform.ts';
+import {
+  createRawDeflater,
+  createRawInflater,
+  type RawDeflaterOptions,
+  type RawZlib,
+} from './zlib-platform.ts';
 
 export const PERMESSAGE_DEFLATE = 'permessage-deflate';
 
@@ -323,7 +334,11 @@ export class DeflateExtension implements Extension {
     if (!this.#compressing) return { payload: data, rsv: Rsv.None };
     const { sendWindowBits, level, memLevel } = this.params;
     // 8 → 9: see the note at the top of this file.
-    this.#deflater ??= createRawDeflater({ windowBits: Math.max(sendWindowBits, 9), level, memLevel });
+    const options = { windowBits: Math.max(sendWindowBits, 9), level, memLevel };
+    if (first && fin && this.params.sendNoContextTakeover && this.#deflater === null) {
+      return { payload: deflateWhole(options, data), rsv: Rsv.Rsv1 };
+    }
+    this.#deflater ??= createRawDeflater(options);
     const out = this.#deflater.push(data, 'sync');
     if ('error' in out) throw new Error(`permessage-deflate: zlib deflate failed: ${out.error}`);
     let payload = concat(out.chunks, out.length);
@@ -356,6 +371,33 @@ export class DeflateExtension implements Extension {
     this.#inflateEnded = false;
     return new ProtocolError(code, closeCode, `permessage-deflate: ${message}`);
   }
+}
+
+/**
+ * Deflaters shared by every connection without context takeover on its sending side, one per zlib setting. A
+ * whole message (one frame) is compressed from an empty window in one synchronous call, so no state survives it:
+ * a `deflateReset` (which clears the 64 KiB hash table) replaces a `deflateInit2` + `deflateEnd` per message and
+ * per connection (an allocation of ~256 KiB that the pages of must be faulted in each time). The output is the
+ * same bytes a fresh deflater would give. A message sent in several fragments spans calls, so it gets a deflater
+ * of its own, freed at its end.
+ */
+const sharedDeflaters = new Map<string, RawZlib>();
+
+function deflateWhole(options: RawDeflaterOptions, data: Uint8Array): Uint8Array {
+  const key = `${options.windowBits}/${options.level}/${options.memLevel}`;
+  let deflater = sharedDeflaters.get(key);
+  if (deflater === undefined) {
+    deflater = createRawDeflater(options);
+    sharedDeflaters.set(key, deflater);
+  }
+  let out: ReturnType<RawZlib['push']>;
+  try {
+    out = deflater.push(data, 'sync');
+  } finally {
+    deflater.reset();
+  }
+  if ('error' in out) throw new Error(`permessage-deflate: zlib deflate failed: ${out.error}`);
+  return stripTail(concat(out.chunks, out.length));
 }
 
 function closeZlib(zlib: RawZlib | null): null {
