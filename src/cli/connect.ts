@@ -12,6 +12,7 @@ Options:
   --echo             send every received message back (stdin is not read)
   --protocol NAME    offer this subprotocol (repeatable)
   --header 'K: V'    add a request header (repeatable)
+  --deflate          offer permessage-deflate (compressed messages)
   --insecure         accept any TLS certificate (wss://)
   -h, --help         show this help
 
@@ -40,6 +41,7 @@ export async function connectCommand(argv: string[]): Promise<number> {
       protocol: { type: 'string', multiple: true, default: [] },
       header: { type: 'string', multiple: true, default: [] },
       insecure: { type: 'boolean', default: false },
+      deflate: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -52,6 +54,7 @@ export async function connectCommand(argv: string[]): Promise<number> {
     protocols: values.protocol,
     headers: values.header.map(parseHeader),
     tls: { rejectUnauthorized: !values.insecure },
+    perMessageDeflate: values.deflate,
   });
   process.stderr.write(`connected${ws.protocol ? ` (protocol ${ws.protocol})` : ''}\n`);
   ws.on('error', (error) => process.stderr.write(`error: ${error.message}\n`));

@@ -12,6 +12,7 @@ Options:
   --port N           port to listen on (default 9001; 0 picks a free port)
   --host HOST        address to listen on (default 127.0.0.1)
   --protocol NAME    accept this subprotocol (repeatable; first offered by the client wins)
+  --deflate          accept permessage-deflate (compressed messages)
   --tls-cert FILE    serve wss:// with this certificate (PEM) ...
   --tls-key FILE     ... and this private key (PEM)
   -h, --help         show this help
@@ -29,6 +30,7 @@ export async function echo(argv: string[]): Promise<number> {
       port: { type: 'string', default: '9001' },
       host: { type: 'string', default: '127.0.0.1' },
       protocol: { type: 'string', multiple: true, default: [] },
+      deflate: { type: 'boolean', default: false },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -51,6 +53,7 @@ export async function echo(argv: string[]): Promise<number> {
     port,
     host: values.host,
     protocols: values.protocol,
+    perMessageDeflate: values.deflate,
     ...(tls === undefined ? {} : { tls }),
   });
   server.on('connection', (ws) => {

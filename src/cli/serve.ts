@@ -20,6 +20,7 @@ protocols 'echo' and 'chat'. A client that names no protocol gets 'echo'.
 Options:
   --port N           port to listen on (default 8080; 0 picks a free port)
   --host HOST        address to listen on (default 127.0.0.1)
+  --deflate          accept permessage-deflate (compressed messages)
   --tls-cert FILE    serve https:// and wss:// with this certificate (PEM) ...
   --tls-key FILE     ... and this private key (PEM)
   -h, --help         show this help
@@ -74,6 +75,8 @@ export interface ServeDemoOptions {
   dir?: string;
   port?: number;
   host?: string;
+  /** Accept permessage-deflate. Default false. */
+  deflate?: boolean;
   tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
@@ -84,6 +87,7 @@ export function serveDemo(options: ServeDemoOptions = {}): Promise<Context> {
     host: options.host ?? '127.0.0.1',
     mounts: { '/': options.dir ?? DEMO_DIR },
     protocols: demoProtocols(),
+    perMessageDeflate: options.deflate === true,
     ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
 }
@@ -95,6 +99,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     options: {
       port: { type: 'string', default: '8080' },
       host: { type: 'string', default: '127.0.0.1' },
+      deflate: { type: 'boolean', default: false },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -121,6 +126,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const context = await serveDemo({
     port,
     host: values.host,
+    deflate: values.deflate,
     ...(dir === undefined ? {} : { dir }),
     ...(tls === undefined ? {} : { tls }),
   });

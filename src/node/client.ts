@@ -10,6 +10,7 @@ import type { Extension } from '../core/extension.ts';
 import { type ExtensionFactory, negotiateClient, offerExtensions } from '../core/extensions.ts';
 import { checkResponse, requestHeaders } from '../core/handshake.ts';
 import type { HeaderInput } from '../core/http1.ts';
+import { extensionFactories, type PerMessageDeflateOption } from './deflate-option.ts';
 import { HandshakeError } from './errors.ts';
 import { WebSocket, type WebSocketOptions } from './websocket.ts';
 
@@ -21,6 +22,11 @@ export interface ConnectOptions extends WebSocketOptions {
   origin?: string;
   /** Extension factories to offer (e.g. permessage-deflate); none by default. */
   extensions?: readonly ExtensionFactory[];
+  /**
+   * Offer permessage-deflate (RFC 7692): `true` for the defaults, or its options; offered after `extensions`.
+   * Default off.
+   */
+  perMessageDeflate?: PerMessageDeflateOption;
   /** Milliseconds for the whole handshake (connect, TLS, answer). Default 10 s. */
   handshakeTimeout?: number;
   /** Largest incoming message; beyond it the connection fails with 1009. Default 64 MiB. */
@@ -69,7 +75,8 @@ export function connect(url: string | URL, options: ConnectOptions = {}): Promis
   return new Promise((resolve, reject) => {
     const target = parseWebSocketUrl(url);
     const secure = SCHEMES[target.protocol]!;
-    const extensionsOffered = offerExtensions(options.extensions ?? []);
+    const factories = extensionFactories(options, 'client');
+    const extensionsOffered = offerExtensions(factories);
     const { headers, key } = requestHeaders({
       protocols: options.protocols,
       origin: options.origin,
@@ -116,7 +123,7 @@ export function connect(url: string | URL, options: ConnectOptions = {}): Promis
     });
     request.on('upgrade', (res: http.IncomingMessage, socket: Socket, head: Buffer) => {
       if (settled) return socket.destroy();
-      const negotiated = finishHandshake(res, key, options, extensionsOffered);
+      const negotiated = finishHandshake(res, key, options, factories, extensionsOffered);
       if (negotiated instanceof HandshakeError) {
         socket.destroy();
         return fail(negotiated);
@@ -143,6 +150,7 @@ function finishHandshake(
   res: http.IncomingMessage,
   key: string,
   options: ConnectOptions,
+  factories: readonly ExtensionFactory[],
   extensionsOffered: string,
 ): { protocol: string; header: string; extensions: Extension[] } | HandshakeError {
   const check = checkResponse(
@@ -150,7 +158,7 @@ function finishHandshake(
     { key, protocols: options.protocols, extensionsOffered },
   );
   if (!check.ok) return new HandshakeError(check.code, check.message);
-  const negotiated = negotiateClient(check.extensions || undefined, options.extensions ?? []);
+  const negotiated = negotiateClient(check.extensions || undefined, factories);
   if ('error' in negotiated) return new HandshakeError('UNREQUESTED_EXTENSION', negotiated.error);
   return { protocol: check.protocol, header: check.extensions, extensions: negotiated.extensions };
 }

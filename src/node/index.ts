@@ -1,5 +1,8 @@
 // tslay/node: Node sockets over the core. Public exports only.
+
+export type { PerMessageDeflateOptions } from '../core/permessage-deflate.ts';
 export { type ConnectOptions, connect, MAX_ERROR_BODY, parseWebSocketUrl } from './client.ts';
+export type { PerMessageDeflateOption } from './deflate-option.ts';
 export {
   HandshakeError,
   type HandshakeErrorCode,

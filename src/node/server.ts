@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AcceptedRequest } from '../core/handshake.ts';
 import type { HeaderInput } from '../core/http1.ts';
+import { extensionFactories } from './deflate-option.ts';
 import { acceptUpgrade, checkUpgrade, rejectUpgrade, type UpgradeOptions } from './upgrade.ts';
 import type { WebSocket } from './websocket.ts';
 
@@ -72,6 +73,8 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   constructor(options: ServeOptions = {}) {
     super();
     this.options = options;
+    // A bad perMessageDeflate option throws here rather than at the first handshake.
+    extensionFactories(options, 'server');
     this.handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
     this.ownsServer = options.server === undefined;
     this.httpServer = options.server ?? this.createServer();

@@ -16,6 +16,7 @@ import {
   selectProtocol,
 } from '../core/handshake.ts';
 import type { HeaderInput } from '../core/http1.ts';
+import { extensionFactories, type PerMessageDeflateOption } from './deflate-option.ts';
 import { WebSocket, type WebSocketOptions } from './websocket.ts';
 
 export interface UpgradeOptions extends WebSocketOptions {
@@ -26,6 +27,11 @@ export interface UpgradeOptions extends WebSocketOptions {
   protocols?: ProtocolSelector;
   /** Extension factories in our order of preference (e.g. permessage-deflate); none by default. */
   extensions?: readonly ExtensionFactory[];
+  /**
+   * permessage-deflate (RFC 7692): `true` for the defaults, or its options; added after `extensions`. Default
+   * off (CPU and zlib memory per connection; see deflate-option.ts).
+   */
+  perMessageDeflate?: PerMessageDeflateOption;
   /** Largest incoming message; beyond it the connection fails with 1009. Default 64 MiB. */
   maxPayload?: number;
   /** Extra headers for the 101 answer (Set-Cookie…), or a function of the request. */
@@ -76,7 +82,7 @@ export function acceptUpgrade(
   check: AcceptedRequest,
   options: UpgradeOptions,
 ): WebSocket | null {
-  const negotiated = negotiateServer(check.extensions, options.extensions ?? []);
+  const negotiated = negotiateServer(check.extensions, extensionFactories(options, 'server'));
   if ('error' in negotiated) {
     rejectUpgrade(socket, 400, { body: negotiated.error });
     return null;

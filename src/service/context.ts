@@ -12,6 +12,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
+import { extensionFactories, type PerMessageDeflateOption } from '../node/deflate-option.ts';
 import { acceptUpgrade, checkUpgrade, rejectUpgrade, type UpgradeOptions } from '../node/upgrade.ts';
 import {
   BroadcastMessage,
@@ -55,6 +56,11 @@ export interface ContextOptions extends BroadcastOptions {
   /** Options of every WebSocket (limits, timeouts, heartbeat, extensions). */
   websocket?: Omit<UpgradeOptions, 'protocols' | 'headers'>;
   /**
+   * permessage-deflate for every protocol: `true` or its options (the same as `websocket.perMessageDeflate`,
+   * which it overrides). Default off.
+   */
+  perMessageDeflate?: PerMessageDeflateOption;
+  /**
    * A handler threw: a protocol handler (`ws` given; the socket has been closed with 1011) or `onHttp` (the
    * request got a 500). Default: printed to stderr.
    */
@@ -73,6 +79,7 @@ export class Context implements SocketHost {
   /** Every open socket of the context. */
   readonly sockets: ReadonlySet<ServiceSocket<unknown>> = new Set();
   private readonly options: ContextOptions;
+  private readonly websocketOptions: Omit<UpgradeOptions, 'protocols' | 'headers'>;
   private readonly ownsServer: boolean;
   private readonly names: string[];
   private readonly groups = new Map<string, Set<ServiceSocket<unknown>>>();
@@ -84,6 +91,11 @@ export class Context implements SocketHost {
   /** Use `createContext`, which also listens. */
   constructor(options: ContextOptions = {}) {
     this.options = options;
+    this.websocketOptions = {
+      ...options.websocket,
+      perMessageDeflate: options.perMessageDeflate ?? options.websocket?.perMessageDeflate,
+    };
+    extensionFactories(this.websocketOptions, 'server');
     this.rule = new SlowSocketRule(options);
     this.topics = new Topics(options);
     this.names = Object.keys(options.protocols ?? {});
@@ -128,7 +140,7 @@ export class Context implements SocketHost {
       return null;
     }
     const ws = acceptUpgrade(req, socket, head, check, {
-      ...this.options.websocket,
+      ...this.websocketOptions,
       protocols: choice.header === undefined ? [] : [choice.header],
     });
     if (ws === null) return null;
