@@ -1,23 +1,44 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
 import { hostname } from 'node:os';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { createContext } from '../../src/service/context.ts';
+import { type Context, type ContextOptions, createContext } from '../../src/service/context.ts';
 import { selfSignedCertificate } from '../helpers/net.ts';
 import { openClient } from './client.ts';
 import { httpRequest, rawRequest } from './raw-http.ts';
 
 const noop = () => {};
 
+// Whatever a test leaves open (when an assertion fails halfway) is closed after it.
+const contexts: Context[] = [];
+const servers: Server[] = [];
+async function tracked(options: ContextOptions): Promise<Context> {
+  const context = await createContext(options);
+  contexts.push(context);
+  return context;
+}
+function trackedServer(listener?: RequestListener): Server {
+  const server = createServer(listener);
+  servers.push(server);
+  return server;
+}
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((context) => context.destroy({ timeout: 500 })));
+  for (const server of servers.splice(0)) {
+    server.close();
+    server.closeAllConnections();
+  }
+});
+
 describe('service context lifecycle', () => {
   it('destroy() closes every socket with 1001 and stops listening', async () => {
-    const context = await createContext({ host: '127.0.0.1', protocols: { echo: noop, chat: noop } });
+    const context = await tracked({ host: '127.0.0.1', protocols: { echo: noop, chat: noop } });
     const port = context.port;
     assert.ok(port > 0);
     const clients = await Promise.all([
@@ -42,7 +63,7 @@ describe('service context lifecycle', () => {
   });
 
   it('destroy() terminates a client that never answers the close after the timeout', async () => {
-    const context = await createContext({ host: '127.0.0.1', protocols: { echo: noop } });
+    const context = await tracked({ host: '127.0.0.1', protocols: { echo: noop } });
     const stubborn = net.connect(context.port, '127.0.0.1');
     await once(stubborn, 'connect');
     stubborn.write(
@@ -62,8 +83,8 @@ describe('service context lifecycle', () => {
   });
 
   it('refuses upgrades while shutting down', async () => {
-    const context = await createContext({ host: '127.0.0.1', protocols: { echo: noop } });
-    const server = createServer();
+    const context = await tracked({ host: '127.0.0.1', protocols: { echo: noop } });
+    const server = trackedServer();
     server.on('upgrade', (req, socket, head) => context.handleUpgrade(req, socket, head));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     await context.destroy();
@@ -77,9 +98,9 @@ describe('service context lifecycle', () => {
   });
 
   it('attaches to an existing server, which keeps its own requests and keeps running after destroy', async () => {
-    const server = createServer((_req, res) => res.end('app'));
+    const server = trackedServer((_req, res) => res.end('app'));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const context = await createContext({
+    const context = await tracked({
       server,
       protocols: { echo: (ws) => ws.onReceive((s, d) => s.write(d)) },
     });
@@ -98,8 +119,8 @@ describe('service context lifecycle', () => {
   });
 
   it('handleUpgrade adopts upgrades from any other server', async () => {
-    const context = await createContext({ host: '127.0.0.1', protocols: { chat: noop } });
-    const other = createServer();
+    const context = await tracked({ host: '127.0.0.1', protocols: { chat: noop } });
+    const other = trackedServer();
     other.on('upgrade', (req, socket, head) => context.handleUpgrade(req, socket, head));
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
     const client = await openClient((other.address() as AddressInfo).port, 'chat');
@@ -113,7 +134,7 @@ describe('service context lifecycle', () => {
 
   it('routes HTTP: mounts first, then onHttp, else 404', async () => {
     const dir = fileURLToPath(new URL('./fixtures/', import.meta.url));
-    const context = await createContext({
+    const context = await tracked({
       host: '127.0.0.1',
       mounts: { '/files': dir },
       onHttp: (req, res) => {
@@ -135,20 +156,20 @@ describe('service context lifecycle', () => {
     assert.equal((await get('/fail')).status, 500);
     await context.destroy();
 
-    const bare = await createContext({ host: '127.0.0.1' });
+    const bare = await tracked({ host: '127.0.0.1' });
     assert.equal((await rawRequest(bare.port, httpRequest('GET', '/'))).status, 404);
     await bare.destroy();
   });
 
   it('canonicalHostname() is the machine name', async () => {
-    const context = await createContext({ host: '127.0.0.1' });
+    const context = await tracked({ host: '127.0.0.1' });
     assert.equal(context.canonicalHostname(), hostname());
     await context.destroy();
   });
 
   it('serves wss:// with tls.cert and tls.key', async () => {
     const { cert, key } = selfSignedCertificate();
-    const context = await createContext({
+    const context = await tracked({
       host: '127.0.0.1',
       tls: { cert, key },
       protocols: { echo: (ws) => ws.onReceive((s, d) => s.write(d)) },
@@ -165,8 +186,8 @@ describe('service context lifecycle', () => {
   });
 
   it('rejects when the port is taken', async () => {
-    const first = await createContext({ host: '127.0.0.1' });
-    await assert.rejects(createContext({ host: '127.0.0.1', port: first.port }), { code: 'EADDRINUSE' });
+    const first = await tracked({ host: '127.0.0.1' });
+    await assert.rejects(tracked({ host: '127.0.0.1', port: first.port }), { code: 'EADDRINUSE' });
     await first.destroy();
   });
 

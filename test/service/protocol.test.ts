@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { type Context, type ContextOptions, createContext } from '../../src/service/context.ts';
 import { chooseProtocol, type ServiceSocket } from '../../src/service/protocol.ts';
 import { closeClient, openClient } from './client.ts';
-import { clientFrame, headerOf, rawUpgrade } from './raw-ws.ts';
+import { clientFrame, destroyRawSockets, headerOf, rawUpgrade } from './raw-ws.ts';
 
 describe('chooseProtocol', () => {
   const names = ['echo', 'chat', 'lws-mirror-protocol'];
@@ -49,6 +49,7 @@ async function withContext(options: ContextOptions, run: (context: Context) => P
   try {
     await run(context);
   } finally {
+    destroyRawSockets();
     await context.destroy({ timeout: 1000 });
   }
 }

@@ -5,6 +5,14 @@ import { encodeFrame } from '../../src/core/frame.ts';
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const MASK = new Uint8Array([0x37, 0xfa, 0x21, 0x3d]);
 
+const opened = new Set<net.Socket>();
+
+/** Destroys every raw socket still open (cleanup after a test, failed or not). */
+export function destroyRawSockets(): void {
+  for (const socket of opened) socket.destroy();
+  opened.clear();
+}
+
 export interface RawSocket {
   socket: net.Socket;
   /** The server's answer head (status line and headers). */
@@ -20,6 +28,8 @@ export interface RawSocket {
  */
 export async function rawUpgrade(port: number, extra = ''): Promise<RawSocket> {
   const socket = net.connect(port, '127.0.0.1');
+  opened.add(socket);
+  socket.once('close', () => opened.delete(socket));
   await once(socket, 'connect');
   socket.write(
     `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
