@@ -1,6 +1,7 @@
 // tslay/event: wslay's event-based and frame-based API. Public exports only.
 export { CloseCode, Opcode, Rsv } from '../core/constants.ts';
 export { EventContext } from './context.ts';
+export { createDeflateCodec, type DeflateCodec, type DeflateCodecOptions } from './deflate.ts';
 export { FrameContext } from './frame.ts';
 export { getRsv1, getRsv2, getRsv3, isCtrlFrame } from './rsv.ts';
 export {

@@ -1,0 +1,95 @@
+/**
+ * permessage-deflate for wslay-style programs. As in wslay, the event context does not compress: the application
+ * negotiates the extension in its own handshake, calls `ctx.setAllowedRsvBits(Rsv.Rsv1)`, and compresses and
+ * decompresses whole messages itself. This helper does that with the core's codec (`DeflateExtension`), so the
+ * bytes on the wire are the ones `serve({ perMessageDeflate })` produces:
+ *
+ *   const codec = createDeflateCodec({ role: 'server' });
+ *   ctx.setAllowedRsvBits(Rsv.Rsv1);
+ *   const { msg, rsv } = codec.compress(text);           // onMsgRecv: ctx.queueMsgEx({ opcode, msg }, rsv)
+ *   const data = codec.decompress(arg);                  // arg of onMsgRecv; a ProtocolError → ctx.queueClose(...)
+ *
+ * The negotiated parameters come either from `PerMessageDeflate` (core), whose `accept`/`acceptResponse` return a
+ * `DeflateExtension` that can be passed here as is, or as `DeflateParams` (defaults: window 15 both ways, context
+ * takeover both ways, zlib level 1, memLevel 8, threshold 1024). Messages are compressed whole (one frame), which
+ * is what `queueMsgEx` sends.
+ */
+import { CloseCode, Opcode, Rsv } from '../core/constants.ts';
+import { ProtocolError } from '../core/errors.ts';
+import { DeflateExtension, type DeflateParams } from '../core/permessage-deflate.ts';
+import { isValidUtf8 } from '../core/utf8.ts';
+
+/** wslay's default message limit (2^31 - 1 bytes); a message that inflates past it fails with 1009. */
+const DEFAULT_MAX_MESSAGE_SIZE = 2 ** 31 - 1;
+const encoder = new TextEncoder();
+
+export interface DeflateCodecOptions extends Partial<DeflateParams> {
+  /** Largest decompressed message; beyond it `decompress` returns a ProtocolError with 1009. Default 2^31 - 1. */
+  maxMessageSize?: number;
+}
+
+export interface DeflateCodec {
+  /** Compresses one whole message (below `threshold` bytes it is left alone): pass both to `queueMsgEx`. */
+  compress(msg: Uint8Array | string): { msg: Uint8Array; rsv: number };
+  /**
+   * Decompresses a message from `onMsgRecv` if its RSV1 bit is set, otherwise returns `msg` as is. A text message
+   * must then be valid UTF-8. Failures are returned, not thrown: corrupt data or invalid UTF-8 (1007), too large
+   * (1009); close the connection with `error.closeCode`.
+   */
+  decompress(arg: { opcode?: number; rsv: number; msg: Uint8Array }): Uint8Array | ProtocolError;
+  /** Frees the zlib contexts (they are created again if the codec is used afterwards). */
+  free(): void;
+}
+
+export function createDeflateCodec(source: DeflateExtension | DeflateCodecOptions = {}): DeflateCodec {
+  const options: DeflateCodecOptions = source instanceof DeflateExtension ? {} : source;
+  const extension =
+    source instanceof DeflateExtension
+      ? source
+      : new DeflateExtension({
+          sendWindowBits: source.sendWindowBits ?? 15,
+          sendNoContextTakeover: source.sendNoContextTakeover ?? false,
+          receiveWindowBits: source.receiveWindowBits ?? 15,
+          receiveNoContextTakeover: source.receiveNoContextTakeover ?? false,
+          level: source.level ?? 1,
+          memLevel: source.memLevel ?? 8,
+          threshold: source.threshold ?? 1024,
+        });
+  const limit = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+  return {
+    compress(msg) {
+      const bytes = typeof msg === 'string' ? encoder.encode(msg) : msg;
+      const { payload, rsv } = extension.encode(bytes, true, true);
+      return { msg: payload, rsv };
+    },
+    decompress({ opcode, rsv, msg }) {
+      if ((rsv & Rsv.Rsv1) === 0) return msg;
+      const chunks = extension.decode(msg, true, limit);
+      if (chunks instanceof ProtocolError) return chunks;
+      const data = chunks.length === 1 ? chunks[0]! : join(chunks);
+      if (opcode === Opcode.Text && !isValidUtf8(data)) {
+        return new ProtocolError(
+          'INVALID_UTF8',
+          CloseCode.InvalidFramePayloadData,
+          'permessage-deflate: text is not valid UTF-8',
+        );
+      }
+      return data;
+    },
+    free() {
+      extension.dispose();
+    },
+  };
+}
+
+function join(chunks: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
