@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // npm run bench  (= npm run build && node bench/run.mjs)
 //
-//   node bench/run.mjs [parse] [frame] [unmask] [utf8] [primitives]   a subset (default: all)
+//   node bench/run.mjs [parse] [frame] [unmask] [utf8] [primitives]   a subset (default: all four)
+//   node bench/run.mjs broadcast      fan-out to 1,000 / 10,000 sockets: tslay, ws, Bun (end to end, 2 CPUs;
+//                                     not part of the default set; see broadcast.mjs for its variables)
 //   BENCH_ROUNDS=3   rounds; every round runs every implementation once, each in a fresh process
 //   BENCH_MS=1000    measured milliseconds per case (after BENCH_WARM_MS=300 of warm-up)
-//   BENCH_CPU=0      CPU to pin the processes to with taskset (empty: no pinning)
+//   BENCH_CPU=0      CPU to pin the processes to with taskset (empty: no pinning); broadcast puts its servers
+//                    there and its clients on BENCH_CLIENT_CPU=1
 //
 // Prints a markdown report (medians [min–max] over rounds, and ratios to ws measured in the same round) and
 // writes it to bench/results/micro-<stamp>.md, with the raw records in micro-<stamp>.jsonl.
@@ -24,9 +27,10 @@ const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset'], { encoding: 'ut
 const pin = hasTaskset && cpu !== '';
 
 const ALL = ['parse', 'frame', 'unmask', 'utf8'];
+const NAMED = [...ALL, 'broadcast'];
 let wanted = process.argv.slice(2).flatMap((a) => (a === 'primitives' ? ['unmask', 'utf8'] : [a]));
 for (const w of wanted)
-  if (!ALL.includes(w)) throw new Error(`unknown benchmark ${w} (one of ${ALL.join(', ')})`);
+  if (!NAMED.includes(w)) throw new Error(`unknown benchmark ${w} (one of ${NAMED.join(', ')}, primitives)`);
 if (wanted.length === 0) wanted = ALL;
 if (!existsSync(path.join(root, 'dist/core/index.js'))) throw new Error('dist/ is missing: npm run build');
 
@@ -53,15 +57,25 @@ const JOBS = {
     ['primitives.mjs', ['utf8', 'tslay']],
     ['primitives.mjs', ['utf8', 'isUtf8']],
   ],
+  // broadcast.mjs pins its own processes (server on BENCH_CPU, clients on BENCH_CLIENT_CPU).
+  broadcast: [
+    ['broadcast.mjs', ['tslay']],
+    ['broadcast.mjs', ['tslay-topic']],
+    ['broadcast.mjs', ['ws']],
+    ['broadcast.mjs', ['bun']],
+  ],
 };
+const SELF_PINNED = new Set(['broadcast.mjs']);
 
 function run(script, args, extraEnv, round) {
   const argv = [path.join(here, script), ...args];
-  const env = { ...process.env, ...extraEnv, ROUND: String(round) };
+  const env = { ...process.env, ...extraEnv, ROUND: String(round), BENCH_CPU: pin ? cpu : '' };
   if (!extraEnv?.WS_NO_BUFFER_UTIL) delete env.WS_NO_BUFFER_UTIL;
-  const r = pin
-    ? spawnSync('taskset', ['-c', cpu, process.execPath, ...argv], { cwd: root, env, encoding: 'utf8' })
-    : spawnSync(process.execPath, argv, { cwd: root, env, encoding: 'utf8', timeout: 600000 });
+  const r = SELF_PINNED.has(script)
+    ? spawnSync(process.execPath, argv, { cwd: root, env, encoding: 'utf8', timeout: 900000 })
+    : pin
+      ? spawnSync('taskset', ['-c', cpu, process.execPath, ...argv], { cwd: root, env, encoding: 'utf8' })
+      : spawnSync(process.execPath, argv, { cwd: root, env, encoding: 'utf8', timeout: 600000 });
   if (r.status !== 0) {
     process.stderr.write(`${script} ${args.join(' ')} failed (status ${r.status}):\n${r.stderr}\n`);
     process.exitCode = 1;
@@ -76,6 +90,10 @@ function run(script, args, extraEnv, round) {
 
 const recs = [];
 const started = new Date();
+const startLoad = os
+  .loadavg()
+  .map((v) => v.toFixed(2))
+  .join(', ');
 for (let round = 1; round <= rounds; round++) {
   for (const name of wanted) {
     process.stderr.write(`round ${round}/${rounds}: ${name}\n`);
@@ -120,15 +138,24 @@ const rcell = (s) => (s ? `**${fx(s.med)}** [${fx(s.min)}–${fx(s.max)}]` : 'n/
 const L = [];
 const p = (s = '') => L.push(s);
 const version = (m) => JSON.parse(readFileSync(require.resolve(`${m}/package.json`), 'utf8')).version;
-p(`# tslay micro-benchmarks — ${started.toISOString().replace('T', ' ').slice(0, 16)} UTC`);
-p();
+const onlyBroadcast = wanted.every((w) => w === 'broadcast');
 p(
-  `${os.cpus()[0]?.model ?? '?'} (${os.cpus().length} CPUs), Node ${process.version}, ws ${version('ws')}, ` +
-    `bufferutil ${version('bufferutil')}. ${rounds} rounds × ${process.env.BENCH_MS || 1000} ms per case, ` +
-    `one fresh process per implementation per round${pin ? `, pinned to CPU ${cpu}` : ''}. ` +
-    'Cells: median [min–max] over rounds; ratios: median [min–max] of the per-round ratios. ' +
-    '**ws** = ws with bufferutil, **ws-js** = ws with WS_NO_BUFFER_UTIL=1.',
+  `# tslay ${onlyBroadcast ? 'broadcast benchmark' : 'micro-benchmarks'} — ${started.toISOString().replace('T', ' ').slice(0, 16)} UTC`,
 );
+p();
+if (onlyBroadcast)
+  p(
+    `${os.cpus()[0]?.model ?? '?'} (${os.cpus().length} CPUs), Node ${process.version}, ws ${version('ws')}. ` +
+      `${rounds} rounds; every round runs every server once. Load average at the start: ${startLoad}.`,
+  );
+else
+  p(
+    `${os.cpus()[0]?.model ?? '?'} (${os.cpus().length} CPUs), Node ${process.version}, ws ${version('ws')}, ` +
+      `bufferutil ${version('bufferutil')}. ${rounds} rounds × ${process.env.BENCH_MS || 1000} ms per case, ` +
+      `one fresh process per implementation per round${pin ? `, pinned to CPU ${cpu}` : ''}. ` +
+      'Cells: median [min–max] over rounds; ratios: median [min–max] of the per-round ratios. ' +
+      '**ws** = ws with bufferutil, **ws-js** = ws with WS_NO_BUFFER_UTIL=1.',
+  );
 p();
 
 const targets = [];
@@ -233,6 +260,95 @@ if (wanted.includes('utf8')) {
   }
   p();
 }
+if (wanted.includes('broadcast')) {
+  const bunBin =
+    process.env.BUN || path.join(root, '../shared/bench/node_modules/@oven/bun-linux-x64/bin/bun');
+  const bunVersion = existsSync(bunBin)
+    ? spawnSync(bunBin, ['--version'], { encoding: 'utf8' }).stdout.trim()
+    : 'not found';
+  const b = recs.filter((r) => r.bench === 'broadcast');
+  const reps = Math.max(0, ...b.map((r) => r.rep));
+  p('## Broadcast fan-out: one 64-byte text message to N sockets (deliveries/s counted by the clients)');
+  p();
+  p(
+    (pin
+      ? `Servers pinned to CPU ${cpu}, the client process (N raw TCP connections) to CPU ` +
+        `${process.env.BENCH_CLIENT_CPU ?? '1'}; `
+      : 'Not pinned (BENCH_CPU is empty); ') +
+      `Bun ${bunVersion}. Per N and server: a fresh server process, two ` +
+      `warm-up rounds, then ${reps} measured rounds of K messages (K sized for ~${process.env.BROADCAST_ROUND_MS || 1500} ms), ` +
+      `${process.env.BROADCAST_BATCH || 16} messages per event-loop turn. Cells: median [min–max] over all measured ` +
+      'rounds; CPU = share of one core over the round (server: all threads, from /proc; client: this process); ' +
+      'RSS: server VmRSS with the sockets open, before the first round → highest sample during the rounds. ' +
+      '**tslay** = `context.broadcast` to one protocol, **tslay-topic** = `context.publish` to one topic, ' +
+      '**ws** = the `for (const c of wss.clients) c.send(msg)` loop, **bun** = `server.publish` to one topic.',
+  );
+  p();
+  p('| N | server | deliveries/s | server CPU | client CPU | RSS idle → max (MiB) | delivered | flags |');
+  p('|---:|---|---:|---:|---:|---:|---:|---|');
+  const pct = (v) => `${(v * 100).toFixed(0)}%`;
+  const mib = (v) => (v / 1048576).toFixed(0);
+  const ns = [...new Set(b.map((r) => r.n))].sort((x, y) => x - y);
+  for (const n of ns) {
+    for (const impl of ['tslay', 'tslay-topic', 'ws', 'bun']) {
+      const rs = b.filter((r) => r.n === n && r.impl === impl);
+      if (!rs.length) continue;
+      const st = (f) => stats(rs.map(f));
+      const frames = rs.reduce((a, r) => a + r.frames, 0);
+      const expected = rs.reduce((a, r) => a + r.expected, 0);
+      const flags = [];
+      if (rs.some((r) => r.client_cpu >= 0.9)) flags.push('LG');
+      if (rs.some((r) => r.bad > 0)) flags.push('ERR');
+      if (frames < expected) flags.push('lost');
+      p(
+        `| ${n.toLocaleString('en-US')} | ${impl} | ${cell(
+          st((r) => r.per_s),
+          fmt,
+        )} | ${pct(st((r) => r.server_cpu).med)} | ` +
+          `${pct(st((r) => r.client_cpu).med)} | ${mib(st((r) => r.rss_idle).med)} → ${mib(st((r) => r.rss_max).med)} | ` +
+          `${((frames / expected) * 100).toFixed(frames === expected ? 0 : 2)}% | ${flags.join(' ')} |`,
+      );
+    }
+  }
+  p();
+  /** Per round: the median of that round's measured reps, then the ratio a ÷ b; median [min–max] over rounds. */
+  const bratio = (n, a, c) => {
+    const vs = [];
+    for (let round = 1; round <= rounds; round++) {
+      const m = (impl) => {
+        const x = b.filter((r) => r.n === n && r.round === round && r.impl === impl).map((r) => r.per_s);
+        return x.length ? median(x) : 0;
+      };
+      if (m(a) > 0 && m(c) > 0) vs.push(m(a) / m(c));
+    }
+    return stats(vs);
+  };
+  p('| N | tslay ÷ ws | tslay ÷ bun | tslay-topic ÷ ws | tslay-topic ÷ bun | ws ÷ bun |');
+  p('|---:|---:|---:|---:|---:|---:|');
+  for (const n of ns) {
+    const r1 = bratio(n, 'tslay', 'ws');
+    p(
+      `| ${n.toLocaleString('en-US')} | ${rcell(r1)} | ${rcell(bratio(n, 'tslay', 'bun'))} | ` +
+        `${rcell(bratio(n, 'tslay-topic', 'ws'))} | ${rcell(bratio(n, 'tslay-topic', 'bun'))} | ${rcell(bratio(n, 'ws', 'bun'))} |`,
+    );
+    if (r1) targets.push([`broadcast N=${n}: deliveries/s ≥ 3 × ws`, r1.med, 3]);
+  }
+  p();
+  p(
+    "Ratios: per round, the median of that round's measured rounds of each server (all servers of a round ran " +
+      'one after the other within a few minutes), then median [min–max] over rounds. Flags: **LG** the client ' +
+      "process used ≥ 90% of its core in some round (the figure may be the clients' limit: a floor for the " +
+      'server); **ERR** a frame header other than `81 40`; **lost** fewer frames arrived than were broadcast ' +
+      '(tslay skips a socket over `maxBufferedAmount`, Bun drops over `backpressureLimit`).',
+  );
+  p(
+    `Load average at the end: ${os
+      .loadavg()
+      .map((v) => v.toFixed(2))
+      .join(', ')}.`,
+  );
+  p();
+}
 if (targets.length) {
   p('## Targets');
   p();
@@ -247,9 +363,10 @@ process.stdout.write(md);
 const resDir = path.join(here, 'results');
 mkdirSync(resDir, { recursive: true });
 const stamp = started.toISOString().replace(/:/g, '-').replace(/\..*/, 'Z');
-writeFileSync(path.join(resDir, `micro-${stamp}.md`), md);
+const prefix = onlyBroadcast ? 'broadcast' : 'micro';
+writeFileSync(path.join(resDir, `${prefix}-${stamp}.md`), md);
 writeFileSync(
-  path.join(resDir, `micro-${stamp}.jsonl`),
+  path.join(resDir, `${prefix}-${stamp}.jsonl`),
   `${recs.map((r) => JSON.stringify(r)).join('\n')}\n`,
 );
-process.stderr.write(`wrote bench/results/micro-${stamp}.md\n`);
+process.stderr.write(`wrote bench/results/${prefix}-${stamp}.md\n`);
