@@ -1,4 +1,4 @@
-import { copyMasked } from './bytes.ts';
+import { concat, copyMasked } from './bytes.ts';
 import { allocUnsafe } from './platform.ts';
 
 /**
@@ -86,6 +86,8 @@ export function prepareFrame(opcode: number, payload: Uint8Array): PreparedFrame
 const SLAB_SIZE = 64 * 1024;
 /** Payloads up to this size are copied into the slab; larger unmasked ones are referenced. */
 const COPY_LIMIT = 4 * 1024;
+/** Several chunks holding at most this many bytes in all leave as one (see `Outbox.take`). */
+const COALESCE_LIMIT = 16 * 1024;
 /** Below this many bytes a plain loop copies faster than `TypedArray#set`. */
 const SMALL_COPY = 64;
 
@@ -141,7 +143,11 @@ export class Outbox {
 
   take(): Uint8Array[] {
     this.cut();
-    const chunks = this.chunks;
+    let chunks = this.chunks;
+    // Frames of several connections interleave in the shared slab (a broadcast writes one frame to each in
+    // turn), so one connection's small frames can end up as many chunks. Joining them costs one copy of at most
+    // COALESCE_LIMIT bytes and saves a many-part writev.
+    if (chunks.length > 1 && this.queued <= COALESCE_LIMIT) chunks = [concat(chunks, this.queued)];
     this.chunks = [];
     this.queued = 0;
     return chunks;
