@@ -5,6 +5,7 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { connect, WebSocket } from '../node/index.ts';
+import { printedHelp } from './options.ts';
 
 const HELP = `Usage: tslay connect URL [options]
 
@@ -45,10 +46,7 @@ export async function connectCommand(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) {
-    process.stdout.write(`${HELP}\n`);
-    return 0;
-  }
+  if (printedHelp(values, HELP)) return 0;
   if (positionals.length !== 1) throw new Error(`expected one URL\n\n${HELP}`);
   const ws = await connect(positionals[0], {
     protocols: values.protocol,

@@ -2,9 +2,9 @@
  * `tslay echo`: an echo server. Every text or binary message goes back with the same type; text is echoed as the
  * bytes received (never decoded). SIGINT/SIGTERM close every client with 1001 and exit 0.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { serve, WebSocket } from '../node/index.ts';
+import { listenOptions, listenSettings, printedHelp, printListening, untilSignal } from './options.ts';
 
 const HELP = `Usage: tslay echo [options]
 
@@ -19,36 +19,13 @@ Options:
 
 Prints 'listening on ws://HOST:PORT/' once ready.`;
 
-export function formatUrl(scheme: string, host: string, port: number): string {
-  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}/`;
-}
-
 export async function echo(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      port: { type: 'string', default: '9001' },
-      host: { type: 'string', default: '127.0.0.1' },
-      protocol: { type: 'string', multiple: true, default: [] },
-      deflate: { type: 'boolean', default: false },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: { ...listenOptions('9001'), protocol: { type: 'string', multiple: true, default: [] } },
   });
-  if (values.help) {
-    process.stdout.write(`${HELP}\n`);
-    return 0;
-  }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port: ${values.port}`);
-  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
-    throw new Error('--tls-cert and --tls-key go together');
-  }
-  const tls =
-    values['tls-cert'] === undefined
-      ? undefined
-      : { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']!) };
+  if (printedHelp(values, HELP)) return 0;
+  const { port, tls } = listenSettings(values);
   const server = await serve({
     port,
     host: values.host,
@@ -63,12 +40,8 @@ export async function echo(argv: string[]): Promise<number> {
       if (ws.readyState === WebSocket.OPEN) ws.send(data, { binary: isBinary });
     });
   });
-  process.stdout.write(`listening on ${formatUrl(tls ? 'wss' : 'ws', values.host, server.port)}\n`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  process.stderr.write(`${signal}: closing\n`);
+  printListening(tls ? 'wss' : 'ws', values.host, server.port);
+  await untilSignal();
   await server.close({ code: 1001 });
   return 0;
 }

@@ -4,13 +4,13 @@
  * - `chat`: every text message is sent to every chat socket (the sender too) as JSON, with join/leave notices.
  * Without DIR the built-in demo page is served. SIGINT/SIGTERM close every socket with 1001 and exit 0.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Context, createContext } from '../service/context.ts';
 import type { ProtocolTable, ServiceSocket } from '../service/protocol.ts';
-import { formatUrl } from './echo.ts';
+import { listenOptions, listenSettings, printedHelp, printListening, untilSignal } from './options.ts';
 
 const HELP = `Usage: tslay serve [DIR] [options]
 
@@ -96,33 +96,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      port: { type: 'string', default: '8080' },
-      host: { type: 'string', default: '127.0.0.1' },
-      deflate: { type: 'boolean', default: false },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: listenOptions('8080'),
   });
-  if (values.help) {
-    process.stdout.write(`${HELP}\n`);
-    return 0;
-  }
+  if (printedHelp(values, HELP)) return 0;
   if (positionals.length > 1) throw new Error(`one directory at most, got ${positionals.length}`);
   const dir = positionals[0];
   if (dir !== undefined && !statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new Error(`not a directory: ${dir}`);
   }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port: ${values.port}`);
-  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
-    throw new Error('--tls-cert and --tls-key go together');
-  }
-  const tls =
-    values['tls-cert'] === undefined
-      ? undefined
-      : { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']!) };
+  const { port, tls } = listenSettings(values);
   const context = await serveDemo({
     port,
     host: values.host,
@@ -130,12 +112,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     ...(dir === undefined ? {} : { dir }),
     ...(tls === undefined ? {} : { tls }),
   });
-  process.stdout.write(`listening on ${formatUrl(tls ? 'https' : 'http', values.host, context.port)}\n`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  process.stderr.write(`${signal}: closing\n`);
+  printListening(tls ? 'https' : 'http', values.host, context.port);
+  await untilSignal();
   await context.destroy();
   return 0;
 }
