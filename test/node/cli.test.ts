@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -7,38 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { WebSocket as WsClient, WebSocketServer as WsServer } from 'ws';
+import { listeningUrl, run } from '../helpers/cli.ts';
 import { selfSignedCertificate } from '../helpers/net.ts';
-
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-
-interface Run {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: string[];
-  exit: Promise<number | null>;
-}
-
-function run(args: string[]): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => stdout.push(text));
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => stderr.push(text));
-  const exit = once(child, 'exit').then(([code]) => code as number | null);
-  return { child, stdout, stderr, exit };
-}
-
-/** Resolves with the URL from the 'listening on URL' line. */
-async function listeningUrl(r: Run): Promise<string> {
-  for (;;) {
-    const match = /listening on (\S+)\n/.exec(r.stdout.join(''));
-    if (match) return match[1];
-    if (r.child.exitCode !== null) throw new Error(`exited early: ${r.stderr.join('')}`);
-    await once(r.child.stdout!, 'data');
-  }
-}
 
 async function echoOnce(client: WsClient, data: string | Buffer): Promise<[Buffer, boolean]> {
   client.send(data);

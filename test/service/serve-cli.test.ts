@@ -1,48 +1,23 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
+import { printed, type Run, run } from '../helpers/cli.ts';
 import { closeClient, openClient } from './client.ts';
 import { httpRequest, rawRequest } from './raw-http.ts';
 
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-
-interface Run {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: string[];
-  exit: Promise<number | null>;
-}
-
-function run(args: string[]): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => stdout.push(text));
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => stderr.push(text));
-  const exit = once(child, 'exit').then(([code]) => code as number | null);
-  return { child, stdout, stderr, exit };
-}
-
 /** The port from the 'listening on http://HOST:PORT/' line. */
 async function listeningPort(r: Run): Promise<number> {
-  for (;;) {
-    const match = /listening on http:\/\/127\.0\.0\.1:(\d+)\/\n/.exec(r.stdout.join(''));
-    if (match) return Number(match[1]);
-    if (r.child.exitCode !== null) throw new Error(`exited early: ${r.stderr.join('')}`);
-    await once(r.child.stdout!, 'data');
-  }
+  const [, port] = await printed(r, /listening on http:\/\/127\.0\.0\.1:(\d+)\/\n/);
+  return Number(port);
 }
 
 describe('tslay serve', () => {
   it('serves the demo, echo and chat on one port; SIGTERM closes sockets with 1001 and exits 0', async () => {
-    const r = run(['serve', '--port', '0']);
+    const r = run(['serve', '--port', '0'], 'ignore');
     try {
       const port = await listeningPort(r);
       const page = await rawRequest(port, httpRequest('GET', '/'));
@@ -99,7 +74,7 @@ describe('tslay serve', () => {
   it('serves a given directory', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tslay-serve-'));
     writeFileSync(join(dir, 'index.html'), '<p>mine</p>');
-    const r = run(['serve', dir, '--port', '0']);
+    const r = run(['serve', dir, '--port', '0'], 'ignore');
     try {
       const port = await listeningPort(r);
       const page = await rawRequest(port, httpRequest('GET', '/'));
@@ -115,7 +90,7 @@ describe('tslay serve', () => {
   });
 
   it('exits 1 for a directory that does not exist', async () => {
-    const r = run(['serve', '/nonexistent/tslay-demo-dir', '--port', '0']);
+    const r = run(['serve', '/nonexistent/tslay-demo-dir', '--port', '0'], 'ignore');
     assert.equal(await r.exit, 1);
     assert.match(r.stderr.join(''), /not a directory: \/nonexistent\/tslay-demo-dir/);
   });
