@@ -4,13 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
+import { type EventEmitter, once } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
+import type { TestContext } from 'node:test';
 import type { WebSocket as UndiciWebSocket } from 'undici';
 import { type WebSocket as WsClient, WebSocketServer as WsServer } from 'ws';
 import { type ServeOptions, serve, type WebSocket, type WebSocketServer } from '../../src/node/index.ts';
 import { SEED } from '../helpers/feed.ts';
-import { CLOSE_REASON, PING_PAYLOAD, SINGLE_MESSAGES, standardMessages } from './peers.ts';
+import { CLOSE_REASON, PING_PAYLOAD, PythonPeer, SINGLE_MESSAGES, standardMessages } from './peers.ts';
 
 /** A message with its type: `binary` false is a text message (its UTF-8 bytes). */
 export interface Msg {
@@ -123,50 +124,64 @@ export async function runExchange(
   return { echoes, pong, close };
 }
 
-/** Our client (`connect()`'s WebSocket). */
-export function ourClient(ws: WebSocket): ExchangeClient {
+/** A socket with Node's EventEmitter API, client or server side: ours (`connect()`, `serve()`) and ws's. */
+type EmitterSocket = EventEmitter & {
+  readonly protocol: string;
+  readonly extensions: string;
+  send(data: Buffer, options: { binary: boolean }): void;
+  ping(payload: string): void;
+  close(code: number, reason: string): void;
+};
+
+/** Reads the arguments of a socket's 'close' event. */
+type CloseArgs = (args: unknown[]) => CloseSeen;
+
+/** Ours: code, reason (a string), wasClean. */
+const ourCloseArgs: CloseArgs = (args) => {
+  const [code, reason, wasClean] = args as [number, string, boolean];
+  return { code, reason, wasClean };
+};
+
+/** ws's: code, reason (a Buffer); it does not say whether the close was clean. */
+const wsCloseArgs: CloseArgs = (args) => {
+  const [code, reason] = args as [number, Buffer];
+  return { code, reason: reason.toString('utf8') };
+};
+
+/** Pings and resolves with the pong's payload. */
+async function pingPong(ws: EmitterSocket, payload: string): Promise<Buffer> {
+  const pong = once(ws, 'pong');
+  ws.ping(payload);
+  return (await pong)[0] as Buffer;
+}
+
+function emitterClient(ws: EmitterSocket, closeArgs: CloseArgs): ExchangeClient {
   const inbox = new Inbox<Msg>();
-  ws.on('message', (data, isBinary) => inbox.push({ binary: isBinary, data: Buffer.from(data) }));
-  ws.on('error', (error) => inbox.end(error));
-  ws.on('close', (code) => inbox.end(new Error(`connection closed (${code})`)));
+  ws.on('message', (data: Buffer, isBinary: boolean) =>
+    inbox.push({ binary: isBinary, data: Buffer.from(data) }),
+  );
+  ws.on('error', (error: Error) => inbox.end(error));
+  ws.on('close', (code: number) => inbox.end(new Error(`connection closed (${code})`)));
   return {
     send: (m) => ws.send(m.data, { binary: m.binary }),
     next: () => inbox.next(),
-    async ping(payload) {
-      const pong = once(ws, 'pong');
-      ws.ping(payload);
-      return (await pong)[0] as Buffer;
-    },
+    ping: (payload) => pingPong(ws, payload),
     async close(code, reason) {
       const closed = once(ws, 'close');
       ws.close(code, reason);
-      const [seenCode, seenReason, wasClean] = (await closed) as [number, string, boolean];
-      return { code: seenCode, reason: seenReason, wasClean };
+      return closeArgs(await closed);
     },
   };
 }
 
+/** Our client (`connect()`'s WebSocket). */
+export function ourClient(ws: WebSocket): ExchangeClient {
+  return emitterClient(ws, ourCloseArgs);
+}
+
 /** A `ws` (npm) client. */
 export function wsClient(ws: WsClient): ExchangeClient {
-  const inbox = new Inbox<Msg>();
-  ws.on('message', (data, isBinary) => inbox.push({ binary: isBinary, data: Buffer.from(data as Buffer) }));
-  ws.on('error', (error) => inbox.end(error));
-  ws.on('close', (code) => inbox.end(new Error(`connection closed (${code})`)));
-  return {
-    send: (m) => ws.send(m.data, { binary: m.binary }),
-    next: () => inbox.next(),
-    async ping(payload) {
-      const pong = once(ws, 'pong');
-      ws.ping(payload);
-      return (await pong)[0] as Buffer;
-    },
-    async close(code, reason) {
-      const closed = once(ws, 'close');
-      ws.close(code, reason);
-      const [seenCode, seenReason] = (await closed) as [number, Buffer];
-      return { code: seenCode, reason: seenReason.toString('utf8') };
-    },
-  };
+  return emitterClient(ws, wsCloseArgs);
 }
 
 /** undici's WHATWG WebSocket (open): strings are text, Uint8Arrays binary; it has no way to ping. */
@@ -213,35 +228,32 @@ export interface RecordingServer {
   close(): Promise<void>;
 }
 
+/** One connection of a recording server: echoes every message with its type, and keeps what it received. */
+function recordConnection(ws: EmitterSocket, closeArgs: CloseArgs): ServerSide {
+  const side = {
+    protocol: ws.protocol,
+    extensions: ws.extensions,
+    messages: [] as Msg[],
+    pings: [] as Buffer[],
+    errors: [] as Error[],
+    closed: new Promise<CloseSeen>((resolve) => ws.once('close', (...args) => resolve(closeArgs(args)))),
+    ping: (payload: string) => pingPong(ws, payload),
+    close: (code: number, reason: string) => ws.close(code, reason),
+  };
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    side.messages.push({ binary: isBinary, data: Buffer.from(data) });
+    ws.send(data, { binary: isBinary });
+  });
+  ws.on('ping', (data: Buffer) => side.pings.push(Buffer.from(data)));
+  ws.on('error', (error: Error) => side.errors.push(error));
+  return side;
+}
+
 /** Our server (`serve()`), echoing every message with its type and recording what it received. */
 export async function ourEchoServer(options: ServeOptions = {}): Promise<RecordingServer> {
   const server: WebSocketServer = await serve({ port: 0, host: '127.0.0.1', ...options });
   const connections = new Inbox<ServerSide>();
-  server.on('connection', (ws) => {
-    const side = {
-      protocol: ws.protocol,
-      extensions: ws.extensions,
-      messages: [] as Msg[],
-      pings: [] as Buffer[],
-      errors: [] as Error[],
-      closed: new Promise<CloseSeen>((resolve) =>
-        ws.once('close', (code, reason, wasClean) => resolve({ code, reason, wasClean })),
-      ),
-      async ping(payload: string) {
-        const pong = once(ws, 'pong');
-        ws.ping(payload);
-        return (await pong)[0] as Buffer;
-      },
-      close: (code: number, reason: string) => ws.close(code, reason),
-    };
-    ws.on('message', (data, isBinary) => {
-      side.messages.push({ binary: isBinary, data: Buffer.from(data) });
-      ws.send(data, { binary: isBinary });
-    });
-    ws.on('ping', (data) => side.pings.push(Buffer.from(data)));
-    ws.on('error', (error) => side.errors.push(error));
-    connections.push(side);
-  });
+  server.on('connection', (ws) => connections.push(recordConnection(ws, ourCloseArgs)));
   return { port: server.port, connections, close: () => server.close({ timeout: 2000 }) };
 }
 
@@ -254,31 +266,7 @@ export async function wsEchoServer(
     : new WsServer({ port: 0, host: '127.0.0.1', perMessageDeflate: options.perMessageDeflate ?? false });
   if (!options.server) await once(wss, 'listening');
   const connections = new Inbox<ServerSide>();
-  wss.on('connection', (ws) => {
-    const side = {
-      protocol: ws.protocol,
-      extensions: ws.extensions,
-      messages: [] as Msg[],
-      pings: [] as Buffer[],
-      errors: [] as Error[],
-      closed: new Promise<CloseSeen>((resolve) =>
-        ws.once('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') })),
-      ),
-      async ping(payload: string) {
-        const pong = once(ws, 'pong');
-        ws.ping(payload);
-        return (await pong)[0] as Buffer;
-      },
-      close: (code: number, reason: string) => ws.close(code, reason),
-    };
-    ws.on('message', (data, isBinary) => {
-      side.messages.push({ binary: isBinary, data: Buffer.from(data as Buffer) });
-      ws.send(data, { binary: isBinary });
-    });
-    ws.on('ping', (data) => side.pings.push(Buffer.from(data)));
-    ws.on('error', (error) => side.errors.push(error));
-    connections.push(side);
-  });
+  wss.on('connection', (ws) => connections.push(recordConnection(ws, wsCloseArgs)));
   const address = (options.server ?? wss).address();
   assert.ok(address !== null && typeof address === 'object');
   return {
@@ -307,4 +295,39 @@ export async function assertServerSaw(
   );
   assert.deepEqual(close, options.close ?? { code: 1000, reason: CLOSE_REASON, wasClean: true });
   assert.deepEqual(side.errors, []);
+}
+
+/**
+ * py_peer.py's client runs the standard exchange against `server` at `url` (`args`: its other options) and exits
+ * 0. Resolves with its report and the server's side of the connection.
+ */
+export async function runPythonClient(
+  t: TestContext,
+  server: RecordingServer,
+  url: string,
+  args: string[] = [],
+): Promise<{ report: Record<string, unknown>; side: ServerSide }> {
+  const peer = new PythonPeer(['client', url, ...args, '--seed', String(SEED)]);
+  t.after(() => peer.kill());
+  const report = await peer.nextJson();
+  const side = await server.connections.next();
+  assert.equal(await peer.exit(), 0);
+  return { report, side };
+}
+
+/** What py_peer.py's client reports after a clean standard exchange: all echoes right, its ping answered. */
+export function cleanPythonReport(
+  want: Msg[],
+  protocol: string | null,
+  extensions: string,
+): Record<string, unknown> {
+  return {
+    echoes: want.length,
+    mismatches: [],
+    protocol,
+    extensions,
+    pong: true,
+    close_code: 1000,
+    close_reason: '',
+  };
 }
