@@ -2,12 +2,8 @@
  * Loopback helpers for node/ tests: raw TCP peers that speak exact bytes (a hand-written client handshake, a
  * hand-written server), frame builders with a fixed mask, and collectors. Everything listens on port 0.
  */
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { encodeFrame } from '../../src/core/frame.ts';
 import { acceptKey } from '../../src/core/handshake.ts';
 
@@ -111,37 +107,6 @@ export function switchingProtocols(request: string, extra = '', accept?: string)
     'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
     `Sec-WebSocket-Accept: ${accept ?? acceptKey(key)}\r\n${extra}\r\n`
   );
-}
-
-/** A self-signed certificate for localhost and 127.0.0.1, made with openssl in a temporary directory. */
-export function selfSignedCertificate(): { cert: Buffer; key: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), 'tslay-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-        '-days',
-        '1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    return { cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** Resolves once `predicate` holds, checking after each turn of the event loop (no clock involved). */

@@ -5,6 +5,7 @@ import * as https from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket as WsClient } from 'ws';
 import { connect, HandshakeError } from '../../src/node/index.ts';
+import { makeCertificate } from '../helpers/certificate.ts';
 import { SEED } from '../helpers/feed.ts';
 import {
   assertSameMessages,
@@ -18,13 +19,7 @@ import {
   wsClient,
   wsEchoServer,
 } from './exchange.ts';
-import {
-  CLOSE_REASON,
-  makeCertificate,
-  PEER_TIMEOUT,
-  PING_PAYLOAD,
-  pythonWebsocketsAvailable,
-} from './peers.ts';
+import { CLOSE_REASON, PEER_TIMEOUT, PING_PAYLOAD, pythonWebsocketsAvailable } from './peers.ts';
 
 const want = expectedMessages();
 const havePython = pythonWebsocketsAvailable();

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { WebSocket as WsClient, WebSocketServer as WsServer } from 'ws';
+import { selfSignedCertificate } from '../helpers/certificate.ts';
 import { listeningUrl, run } from '../helpers/cli.ts';
-import { selfSignedCertificate } from '../helpers/net.ts';
 
 async function echoOnce(client: WsClient, data: string | Buffer): Promise<[Buffer, boolean]> {
   client.send(data);

@@ -5,7 +5,8 @@ import { describe, test } from 'node:test';
 import { WebSocketServer as WsServer } from 'ws';
 import { Opcode } from '../../src/core/constants.ts';
 import { connect, HandshakeError, serve } from '../../src/node/index.ts';
-import { rawServer, selfSignedCertificate, serverFrame, switchingProtocols } from '../helpers/net.ts';
+import { selfSignedCertificate } from '../helpers/certificate.ts';
+import { rawServer, serverFrame, switchingProtocols } from '../helpers/net.ts';
 
 type CloseArgs = [code: number, reason: string, wasClean: boolean];
 

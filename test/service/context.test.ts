@@ -9,7 +9,7 @@ import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { type Context, type ContextOptions, createContext } from '../../src/service/context.ts';
-import { selfSignedCertificate } from '../helpers/net.ts';
+import { selfSignedCertificate } from '../helpers/certificate.ts';
 import { openClient } from './client.ts';
 import { httpRequest, rawRequest } from './raw-http.ts';
 
