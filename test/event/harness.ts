@@ -27,38 +27,32 @@ export class ScriptedRecv {
 
   /** Copies into the buffer (wslay style); a piece larger than the buffer is split. */
   readonly recv = (ctx: EventContext, buf: Uint8Array): number => {
-    const piece = this.pieces[0];
-    if (piece === undefined || this.blocked) {
-      this.blocked = false;
-      ctx.setError(ErrorCode.WouldBlock);
-      return -1;
-    }
-    const n = Math.min(piece.length, buf.length);
-    buf.set(piece.subarray(0, n));
-    if (n === piece.length) {
-      this.pieces.shift();
-      this.blocked = true;
-    } else this.pieces[0] = piece.subarray(n);
-    this.calls++;
-    return n;
+    const data = this.take(ctx, buf.length);
+    if (data === null) return -1;
+    buf.set(data);
+    return data.length;
   };
 
   /** Returns the piece itself (zero-copy). */
-  readonly recvChunk = (ctx: EventContext, buf: Uint8Array): number | Uint8Array => {
+  readonly recvChunk = (ctx: EventContext, buf: Uint8Array): number | Uint8Array =>
+    this.take(ctx, buf.length) ?? -1;
+
+  /** At most `max` bytes of the next piece; null (would-block reported to `ctx`) after each piece. */
+  private take(ctx: EventContext, max: number): Uint8Array | null {
     const piece = this.pieces[0];
     if (piece === undefined || this.blocked) {
       this.blocked = false;
       ctx.setError(ErrorCode.WouldBlock);
-      return -1;
+      return null;
     }
-    const n = Math.min(piece.length, buf.length);
+    const n = Math.min(piece.length, max);
     if (n === piece.length) {
       this.pieces.shift();
       this.blocked = true;
     } else this.pieces[0] = piece.subarray(n);
     this.calls++;
     return piece.subarray(0, n);
-  };
+  }
 }
 
 /** Send callback that takes everything (wslay's accumulator), or at most `limit` bytes per call. */
