@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Whole-server benchmark: `tslay echo` (and `tslay echo --deflate`) against ws, ws without bufferutil,
+# ws with permessage-deflate, raw Node TCP and Bun, in one run of the shared load generator
+# (../shared/bench: epoll C client, real handshakes, pipelined masked frames, every echo verified),
+# server pinned to CPU 0 and load generator to CPU 1. Extra arguments go to run.sh's environment via env vars:
+#   bench/server.sh                       full matrix (REPS=3, ~20 min)
+#   REPS=1 DUR=3 TESTS="echo32 echo1k" bench/server.sh
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+shared="$(cd "$root/../shared/bench" && pwd)"
+[ -d "$shared/node_modules" ] && [ -x "$shared/loadgen" ] || "$shared/setup.sh"
+[ -f "$root/dist/cli/main.js" ] || (cd "$root" && npm run build)
+mkdir -p "$here/results"
+export OUT="${OUT:-$here/results/server-$(date -u +%Y-%m-%dT%H-%M-%SZ)}"
+cli="node $root/dist/cli/main.js echo --port \$PORT"
+exec "$shared/run.sh" \
+  "tslay|$cli" \
+  "tslay-deflate|$cli --deflate" \
+  "ws-js|env WS_NO_BUFFER_UTIL=1 WS_NO_UTF_8_VALIDATE=1 node servers/ws.mjs" \
+  "ws-deflate|node servers/ws.mjs --deflate" \
+  "bun|bun servers/bun.ts"
