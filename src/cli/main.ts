@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-
 const HELP = `Usage: tslay <command> [options]
 
 Commands:
@@ -30,8 +28,6 @@ async function main(argv: string[]): Promise<number> {
   }
   return (await load())(rest);
 }
-
-export { parseArgs };
 
 main(process.argv.slice(2)).then(
   (code) => {
