@@ -9,7 +9,10 @@ import type { Event, Message } from './events.ts';
  */
 export class MessageAssembler {
   private opcode: DataOpcode = 1;
-  private pieces: Uint8Array[] = [];
+  /** The message's only payload piece so far (most messages have one: no array is made for them). */
+  private first: Uint8Array | null = null;
+  /** All payload pieces, once there are two or more. */
+  private pieces: Uint8Array[] | null = null;
   private length = 0;
 
   /** Feeds one event; returns the completed message when `event` ends one, else null. */
@@ -18,18 +21,26 @@ export class MessageAssembler {
       case 'frame-start':
         if (event.first) {
           this.opcode = event.opcode;
-          this.pieces = [];
+          this.first = null;
+          this.pieces = null;
           this.length = 0;
         }
         return null;
       case 'frame-data':
-        this.pieces.push(event.data);
+        if (this.pieces !== null) this.pieces.push(event.data);
+        else if (this.first === null) this.first = event.data;
+        else {
+          this.pieces = [this.first, event.data];
+          this.first = null;
+        }
         this.length += event.data.length;
         return null;
       case 'frame-end': {
         if (!event.fin) return null;
-        const data = this.pieces.length === 0 ? new Uint8Array(0) : concat(this.pieces, this.length);
-        this.pieces = [];
+        const pieces = this.pieces;
+        const data = pieces !== null ? concat(pieces, this.length) : (this.first ?? new Uint8Array(0));
+        this.first = null;
+        this.pieces = null;
         this.length = 0;
         return { opcode: this.opcode, data };
       }

@@ -155,12 +155,16 @@ export function utf8Decode(bytes: Uint8Array): string {
   return decoder.decode(bytes);
 }
 
+/** The chunks of an empty ByteQueue that never held any (shared; never written to). */
+const NO_CHUNKS: Uint8Array[] = [];
+
 /**
  * A FIFO of byte chunks. `take(n)` returns a view into the head chunk when the bytes are contiguous and copies
  * only when they cross a chunk boundary (ws's `consume`).
  */
 export class ByteQueue {
-  private chunks: Uint8Array[] = [];
+  /** Made for the first chunk: an idle connection's queue holds no array. */
+  private chunks: Uint8Array[] = NO_CHUNKS;
   private head = 0;
   private offset = 0;
   private total = 0;
@@ -171,6 +175,7 @@ export class ByteQueue {
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
+    if (this.chunks === NO_CHUNKS) this.chunks = [];
     this.chunks.push(chunk);
     this.total += chunk.length;
   }
@@ -207,7 +212,7 @@ export class ByteQueue {
   }
 
   clear(): void {
-    this.chunks = [];
+    this.chunks = NO_CHUNKS;
     this.head = 0;
     this.offset = 0;
     this.total = 0;

@@ -55,6 +55,11 @@ const END: Event = Object.freeze({ type: 'end' });
 // frame-end carries nothing but `fin`: two shared, frozen objects instead of one allocation per frame.
 const FRAME_END: Event = Object.freeze({ type: 'frame-end', fin: true });
 const FRAGMENT_END: Event = Object.freeze({ type: 'frame-end', fin: false });
+const NO_EXTENSIONS: readonly Extension[] = Object.freeze([]);
+// Every connection writes its frames through these, one frame at a time (writeFrame is synchronous), so an idle
+// connection holds neither a header object nor a masking-key buffer of its own.
+const header: FrameHeader = { fin: true, rsv: 0, opcode: 0, mask: null };
+const maskKey = new Uint8Array(4);
 
 function protocolError(
   code: ProtocolErrorCode,
@@ -75,10 +80,10 @@ export class Connection {
   private allowedRsv: number;
   private limitPerFrame: boolean;
   private readonly randomMask: (() => Uint8Array) | undefined;
-  private readonly header: FrameHeader = { fin: true, rsv: 0, opcode: 0, mask: null };
-  private readonly maskKey = new Uint8Array(4);
-  private readonly utf8 = new Utf8Validator();
-  private readonly control = new Uint8Array(MAX_CONTROL_PAYLOAD);
+  /** Made for the first text message. */
+  private utf8: Utf8Validator | null = null;
+  /** The payload of the control frame being read, sized by its header (at most 125 bytes). */
+  private control: Uint8Array = EMPTY;
   private controlLength = 0;
   // Incoming message.
   private receiving = false;
@@ -89,8 +94,8 @@ export class Connection {
   // Outgoing message.
   private sending = false;
   private sendEncoder: Extension | null = null;
-  // Events decoded ahead (an extension may turn one payload piece into several).
-  private pending: Event[] = [];
+  // Events decoded ahead (an extension may turn one payload piece into several); made when first needed.
+  private pending: Event[] | null = null;
   private discarding = false;
   private inputEnded = false;
   private endEmitted = false;
@@ -109,7 +114,9 @@ export class Connection {
     if (!(max >= 0))
       throw new UsageError('INVALID_MAX_MESSAGE_SIZE', `maxMessageSize must be >= 0, not ${max}`);
     this.maxMessageSize = max;
-    this.extensions = options.extensions ?? [];
+    // An adapter passes the negotiated list, most often empty: keep none of it then.
+    const extensions = options.extensions;
+    this.extensions = extensions !== undefined && extensions.length > 0 ? extensions : NO_EXTENSIONS;
     this.extensionRsv = this.extensions.reduce((bits, e) => bits | e.rsv, 0);
     this.allowedRsv = options.allowedRsv ?? 0;
     this.limitPerFrame = options.limitPerFrame ?? false;
@@ -168,7 +175,8 @@ export class Connection {
 
   /** The next event, or `null` when more input is needed. Parses just enough for one event. */
   nextEvent(): Event | null {
-    if (this.pending.length > 0) return this.pending.shift()!;
+    const pending = this.pending;
+    if (pending !== null && pending.length > 0) return pending.shift()!;
     if (this.discarding) return this.endOfInput();
     for (;;) {
       const event = this.step(this.parser.next());
@@ -193,7 +201,9 @@ export class Connection {
             : protocolError('PAYLOAD_TOO_LONG', 'payload length has its most significant bit set'),
         );
       case Step.Header:
-        return isControl(parser.opcode) ? undefined : this.startDataFrame();
+        if (!isControl(parser.opcode)) return this.startDataFrame();
+        this.control = parser.length === 0 ? EMPTY : new Uint8Array(parser.length);
+        return undefined;
       case Step.Data:
         if (isControl(parser.opcode)) {
           this.control.set(parser.data, this.controlLength);
@@ -257,7 +267,7 @@ export class Connection {
       this.messageDecoder = rsv & this.extensionRsv ? this.decoderFor(rsv) : null;
       this.messageValidates = opcode === Opcode.Text && (rsv & this.allowedRsv) === 0;
       this.messageLength = 0;
-      this.utf8.reset();
+      if (this.messageValidates) (this.utf8 ??= new Utf8Validator()).reset();
     }
     const received = this.limitPerFrame ? 0 : this.messageLength;
     if (this.messageDecoder === null && length > this.maxMessageSize - received) {
@@ -275,7 +285,7 @@ export class Connection {
     const decoder = this.messageDecoder;
     if (decoder === null) return this.deliver(data);
     const failed = this.queueDecoded(decoder.decode(data, false, this.maxMessageSize - this.messageLength));
-    return failed ?? this.pending.shift();
+    return failed ?? this.pending?.shift();
   }
 
   private endDataFrame(): Event {
@@ -290,18 +300,19 @@ export class Connection {
         if (failed !== undefined) return failed;
       }
       // §8.1: a text message whose bytes end inside a UTF-8 sequence is invalid.
-      if (this.messageValidates && !this.utf8.end()) return this.failWith(this.invalidUtf8());
+      if (this.messageValidates && !this.utf8!.end()) return this.failWith(this.invalidUtf8());
     }
     const end = fin ? FRAME_END : FRAGMENT_END;
-    if (this.pending.length === 0) return end;
-    this.pending.push(end);
-    return this.pending.shift()!;
+    const pending = this.pending;
+    if (pending === null || pending.length === 0) return end;
+    pending.push(end);
+    return pending.shift()!;
   }
 
   /** Delivers a payload piece: size was checked at the header, UTF-8 is checked here (fail fast). */
   private deliver(data: Uint8Array): Event {
     this.messageLength += data.length;
-    if (this.messageValidates && !this.utf8.push(data)) return this.failWith(this.invalidUtf8());
+    if (this.messageValidates && !this.utf8!.push(data)) return this.failWith(this.invalidUtf8());
     return { type: 'frame-data', data };
   }
 
@@ -312,13 +323,14 @@ export class Connection {
       if (piece.length === 0) continue;
       const event = this.deliver(piece);
       if (event.type === 'fail') return event;
-      this.pending.push(event);
+      (this.pending ??= []).push(event);
     }
     return undefined;
   }
 
   private controlFrame(): Event | null {
-    const data = this.control.slice(0, this.controlLength);
+    const data = this.control;
+    this.control = EMPTY;
     switch (this.parser.opcode) {
       case Opcode.Ping:
         // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response", unless it
@@ -365,7 +377,7 @@ export class Connection {
   /** §7.1.7 "Fail the WebSocket Connection" because of the peer: one exit for every violation. */
   private failWith(error: ProtocolError): Event {
     this._error = error;
-    this.pending.length = 0;
+    if (this.pending !== null) this.pending.length = 0;
     this.closeAfterFailure(error.closeCode, error.message);
     return { type: 'fail', error };
   }
@@ -510,16 +522,16 @@ export class Connection {
   }
 
   private writeFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv: number): void {
-    const header = this.header;
+    const mask = this.role === 'client' ? this.nextMask() : null;
     header.fin = fin;
     header.rsv = rsv;
     header.opcode = opcode;
-    header.mask = this.role === 'client' ? this.nextMask() : null;
+    header.mask = mask;
     this.outbox.writeFrame(header, payload);
   }
 
   private nextMask(): Uint8Array {
-    return this.randomMask ? this.randomMask() : randomFill(this.maskKey);
+    return this.randomMask ? this.randomMask() : randomFill(maskKey);
   }
 
   /** Every state change goes through here. */

@@ -1,4 +1,4 @@
-import { applyMask, ByteQueue } from './bytes.ts';
+import { applyMask, ByteQueue, EMPTY } from './bytes.ts';
 import { MAX_PAYLOAD_LENGTH } from './constants.ts';
 
 /** Where the parser is in the current frame. */
@@ -28,6 +28,12 @@ export const Step = {
 export type Step = (typeof Step)[keyof typeof Step];
 
 /**
+ * The masking key of the frame being unmasked, filled from the parser's `maskKey` right before each unmasking:
+ * parsers run one at a time, and a key as a number costs an idle parser no buffer of its own.
+ */
+const maskBytes = new Uint8Array(4);
+
+/**
  * Streaming frame parser (RFC 6455 §5.2): chunks in, header facts and unmasked payload pieces out. It never
  * buffers payload: a `Data` step is a view into the chunk it came in (unmasked in place, so chunks are owned).
  * Frame rules (which opcodes, which bits) are the connection's business; the parser only reads.
@@ -42,8 +48,9 @@ export class FrameParser {
   length = 0;
   /** After `BadLength`: true when the length is valid per RFC but beyond 2^53-1. */
   tooLong = false;
-  data: Uint8Array = new Uint8Array(0);
-  private readonly mask = new Uint8Array(4);
+  data: Uint8Array = EMPTY;
+  /** The masking key's 4 bytes, big-endian (the first byte in the high bits). */
+  private maskKey = 0;
   private maskOffset = 0;
   private remaining = 0;
   private readonly input = new ByteQueue();
@@ -118,10 +125,7 @@ export class FrameParser {
       at += 8;
     }
     if (this.masked) {
-      this.mask[0] = head[at];
-      this.mask[1] = head[at + 1];
-      this.mask[2] = head[at + 2];
-      this.mask[3] = head[at + 3];
+      this.maskKey = (head[at] << 24) | (head[at + 1] << 16) | (head[at + 2] << 8) | head[at + 3];
     }
     this.remaining = this.length;
     this.maskOffset = 0;
@@ -137,7 +141,14 @@ export class FrameParser {
     if (this.input.length === 0) return Step.NeedData;
     const data = this.input.takeSome(this.remaining);
     this.remaining -= data.length;
-    if (this.masked) this.maskOffset = applyMask(data, this.mask, this.maskOffset);
+    if (this.masked) {
+      const key = this.maskKey;
+      maskBytes[0] = key >>> 24;
+      maskBytes[1] = key >>> 16;
+      maskBytes[2] = key >>> 8;
+      maskBytes[3] = key;
+      this.maskOffset = applyMask(data, maskBytes, this.maskOffset);
+    }
     this.data = data;
     return Step.Data;
   }

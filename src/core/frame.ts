@@ -102,7 +102,8 @@ const pool = { slab: allocUnsafe(SLAB_SIZE), pos: 0 };
  * of one connection form one region, which leaves as one chunk, so a burst of replies becomes one write.
  */
 export class Outbox {
-  private chunks: Uint8Array[] = [];
+  /** Chunks cut so far; made for the first one after each `take()`. */
+  private chunks: Uint8Array[] | null = null;
   private region: Uint8Array | null = null;
   private regionStart = 0;
   private regionEnd = 0;
@@ -144,11 +145,12 @@ export class Outbox {
   take(): Uint8Array[] {
     this.cut();
     let chunks = this.chunks;
+    if (chunks === null) return [];
     // Frames of several connections interleave in the shared slab (a broadcast writes one frame to each in
     // turn), so one connection's small frames can end up as many chunks. Joining them costs one copy of at most
     // COALESCE_LIMIT bytes and saves a many-part writev.
     if (chunks.length > 1 && this.queued <= COALESCE_LIMIT) chunks = [concat(chunks, this.queued)];
-    this.chunks = [];
+    this.chunks = null;
     this.queued = 0;
     return chunks;
   }
@@ -156,7 +158,7 @@ export class Outbox {
   /** Drops everything queued (the connection was torn down). */
   clear(): void {
     this.region = null;
-    this.chunks = [];
+    this.chunks = null;
     this.queued = 0;
   }
 
@@ -183,7 +185,7 @@ export class Outbox {
 
   private push(chunk: Uint8Array): void {
     this.cut();
-    this.chunks.push(chunk);
+    (this.chunks ??= []).push(chunk);
     this.queued += chunk.length;
   }
 
@@ -191,7 +193,7 @@ export class Outbox {
   private cut(): void {
     if (this.region !== null && this.regionEnd > this.regionStart) {
       const region = this.region;
-      this.chunks.push(
+      (this.chunks ??= []).push(
         new Uint8Array(
           region.buffer,
           region.byteOffset + this.regionStart,
