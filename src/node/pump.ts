@@ -30,12 +30,59 @@ export interface PumpOptions {
   highWaterMark: number;
 }
 
+/** The pump of a socket, for the socket listeners below (node calls them with the socket as `this`). */
+const kPump = Symbol('tslay.pump');
+type PumpedSocket = Socket & { [kPump]: Pump };
+
+/*
+ * One set of socket listeners for every connection, rather than a set of bound closures per connection: an idle
+ * connection then costs the socket plus a few small objects.
+ */
+function onSocketData(this: PumpedSocket, chunk: Buffer): void {
+  this[kPump].receiveData(chunk);
+}
+function onSocketEnd(this: PumpedSocket): void {
+  this[kPump].receiveEnd();
+}
+function onSocketDrain(this: PumpedSocket): void {
+  this[kPump].drained();
+}
+function onSocketError(this: PumpedSocket, error: Error): void {
+  this[kPump].errored(error);
+}
+function onSocketClose(this: PumpedSocket): void {
+  this[kPump].socketClosed();
+}
+
+/**
+ * Pumps with a flush scheduled: one microtask flushes all of them (a broadcast schedules many), and no pump needs
+ * a bound callback of its own.
+ */
+const flushQueue: Pump[] = [];
+
+function flushQueued(): void {
+  let i = 0;
+  try {
+    // A flush does not schedule another synchronously, but the loop would take it in if one did.
+    for (; i < flushQueue.length; i++) {
+      const pump = flushQueue[i];
+      if (pump.flushScheduled) pump.flush();
+    }
+  } finally {
+    // If a flush threw, the pumps after it still get theirs, in a microtask of their own.
+    flushQueue.splice(0, i + 1);
+    if (flushQueue.length > 0) queueMicrotask(flushQueued);
+  }
+}
+
 export class Pump {
   private readonly conn: Connection;
   private readonly socket: Socket;
   private readonly handler: PumpHandler;
-  private readonly options: PumpOptions;
-  private flushScheduled = false;
+  private readonly closeTimeout: number;
+  private readonly highWaterMark: number;
+  /** A flush is queued (see `flushQueued`); set again by the next command after the flush. */
+  flushScheduled = false;
   /** The handler waits for 'drain': every batch written gets a completion callback until it is cleared. */
   wantDrain = false;
   /** The application asked to stop reading (stream skin's queue is full). */
@@ -45,19 +92,22 @@ export class Pump {
   private closeTimer: NodeJS.Timeout | null = null;
   private error: Error | null = null;
   private closed = false;
+  private onWritten: (() => void) | null = null;
 
   constructor(conn: Connection, socket: Socket, handler: PumpHandler, options: PumpOptions) {
     this.conn = conn;
     this.socket = socket;
     this.handler = handler;
-    this.options = options;
+    this.closeTimeout = options.closeTimeout;
+    this.highWaterMark = options.highWaterMark;
     socket.setNoDelay(true);
     socket.setTimeout(0);
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('drain', this.onDrain);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
+    (socket as PumpedSocket)[kPump] = this;
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('drain', onSocketDrain);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
   }
 
   /** Bytes not yet handed to the kernel: the socket's buffer plus frames queued in the connection. */
@@ -90,17 +140,17 @@ export class Pump {
   scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    queueMicrotask(this.flush);
+    if (flushQueue.push(this) === 1) queueMicrotask(flushQueued);
   }
 
   /** Writes everything the connection has queued: one write, or several corked into one writev. */
-  readonly flush = (): void => {
+  flush(): void {
     this.flushScheduled = false;
     const socket = this.socket;
     const { chunks, end } = this.conn.dataToSend();
     if (socket.destroyed) return;
     const last = chunks.length - 1;
-    const done = this.wantDrain ? this.onWritten : undefined;
+    const done = this.wantDrain ? this.writtenCallback() : undefined;
     if (last === 0) socket.write(chunks[0], done);
     else if (last > 0) {
       socket.cork();
@@ -110,8 +160,8 @@ export class Pump {
     }
     if (end) socket.end();
     if (this.closeTimer === null && this.conn.closeExpected()) this.armCloseTimer();
-    if (!this.writePaused && socket.writableLength > this.options.highWaterMark) this.pauseForWrites();
-  };
+    if (!this.writePaused && socket.writableLength > this.highWaterMark) this.pauseForWrites();
+  }
 
   /** Stops reading from the peer (the application's queue is full). */
   pauseReading(): void {
@@ -138,7 +188,7 @@ export class Pump {
   private armCloseTimer(): void {
     const timer = setTimeout(() => {
       this.destroy(new WebSocketError('CLOSE_TIMEOUT', 'the peer did not close the connection in time'));
-    }, this.options.closeTimeout);
+    }, this.closeTimeout);
     this.closeTimer = timer;
   }
 
@@ -153,34 +203,45 @@ export class Pump {
     this.pull();
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  /** @internal socket 'data' */
+  receiveData(chunk: Buffer): void {
     this.conn.receiveData(chunk);
     this.pull();
-  };
+  }
 
-  private readonly onEnd = (): void => {
+  /** @internal socket 'end' */
+  receiveEnd(): void {
     this.conn.receiveEnd();
     this.pull();
-  };
+  }
 
-  private readonly onDrain = (): void => {
-    if (this.writePaused && this.bufferedAmount <= this.options.highWaterMark) {
+  /** @internal socket 'drain' */
+  drained(): void {
+    if (this.writePaused && this.bufferedAmount <= this.highWaterMark) {
       this.writePaused = false;
       if (!this.appPaused) this.resumeSocket();
     }
     this.handler.handleDrain();
-  };
+  }
 
-  /** A batch written while the handler waits for 'drain' reached the kernel (the socket may not emit 'drain'). */
-  private readonly onWritten = (): void => {
-    if (this.wantDrain) this.handler.handleDrain();
-  };
+  /**
+   * The completion callback for batches written while the handler waits for 'drain' (the socket may not emit
+   * 'drain'): made once, on the first such batch.
+   */
+  private writtenCallback(): () => void {
+    this.onWritten ??= () => {
+      if (this.wantDrain) this.handler.handleDrain();
+    };
+    return this.onWritten;
+  }
 
-  private readonly onError = (error: Error): void => {
+  /** @internal socket 'error' */
+  errored(error: Error): void {
     if (this.error === null) this.error = error;
-  };
+  }
 
-  private readonly onClose = (): void => {
+  /** @internal socket 'close' */
+  socketClosed(): void {
     this.closed = true;
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     this.closeTimer = null;
@@ -189,5 +250,5 @@ export class Pump {
     for (let e = this.conn.nextEvent(); e !== null; e = this.conn.nextEvent()) this.handler.handleEvent(e);
     this.conn.fail(CloseCode.AbnormalClosure);
     this.handler.handleClose(this.error);
-  };
+  }
 }
