@@ -94,6 +94,11 @@ const DEFAULTS = {
   closeTimeout: 10_000,
 } as const;
 
+type Waiter = (result: IteratorResult<ReceivedMessage, undefined>) => void;
+// Shared empty stand-ins, replaced by an array of its own when a connection first needs one (never mutated).
+const NO_MESSAGES: (ReceivedMessage | undefined)[] = [];
+const NO_WAITERS: Waiter[] = [];
+
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -131,11 +136,15 @@ export class WebSocket
   private readonly maxBufferedAmount: number;
   private readonly readHighWaterMark: number;
   private inMessage = false;
-  private queue: (ReceivedMessage | undefined)[] = [];
+  /** Messages no listener took yet; made for the first one (most applications never queue). */
+  private queue: (ReceivedMessage | undefined)[] = NO_MESSAGES;
   private queueHead = 0;
   private queuedBytes = 0;
   private drainScheduled = false;
-  private waiters: ((result: IteratorResult<ReceivedMessage, undefined>) => void)[] = [];
+  /** Pending `next()` calls of async iterators; made for the first one. */
+  private waiters: Waiter[] = NO_WAITERS;
+  /** The 'newListener' listener is on (it is added with the first queued message). */
+  private watchingListeners = false;
   private needDrain = false;
   private closed = false;
   private pongSeen = true;
@@ -161,9 +170,8 @@ export class WebSocket
       closeTimeout: init.closeTimeout ?? DEFAULTS.closeTimeout,
       highWaterMark: this.highWaterMark,
     });
-    this.on('newListener', this.onNewListener);
     if (init.heartbeat !== undefined && init.heartbeat > 0) {
-      this.heartbeatTimer = setInterval(this.beat, init.heartbeat);
+      this.heartbeatTimer = setInterval(() => this.beat(), init.heartbeat);
     }
     this.pump.receive(init.head ?? EMPTY);
   }
@@ -294,7 +302,10 @@ export class WebSocket
         const message = this.read();
         if (message !== null) return Promise.resolve({ value: message, done: false });
         if (this.closed) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => this.waiters.push(resolve));
+        return new Promise((resolve) => {
+          if (this.waiters === NO_WAITERS) this.waiters = [];
+          this.waiters.push(resolve);
+        });
       },
       return: () => Promise.resolve({ value: undefined, done: true }),
     };
@@ -353,7 +364,7 @@ export class WebSocket
     const wasClean = received !== null && this.conn.closeSent !== null && error === null;
     if (error !== null && this.listenerCount('error') > 0) this.emit('error', error);
     const waiters = this.waiters;
-    this.waiters = [];
+    this.waiters = NO_WAITERS;
     for (const resolve of waiters) resolve({ value: undefined, done: true });
     this.emit('close', received?.code ?? CloseCode.AbnormalClosure, received?.reason ?? '', wasClean);
   }
@@ -370,28 +381,34 @@ export class WebSocket
         return;
       }
     }
+    if (this.queue === NO_MESSAGES) this.queue = [];
+    if (!this.watchingListeners) {
+      this.watchingListeners = true;
+      this.on('newListener', this.onNewListener);
+    }
     this.queue.push({ data, isBinary });
     this.queuedBytes += data.length;
     if (this.queuedBytes > this.readHighWaterMark) this.pump.pauseReading();
   }
 
-  private readonly onNewListener = (event: string | symbol): void => {
+  /** A 'newListener' listener (a method shared by all instances: the emitter calls it with itself as `this`). */
+  private onNewListener(this: WebSocket, event: string | symbol): void {
     if (event !== 'message' || this.drainScheduled || this.queueHead === this.queue.length) return;
     this.drainScheduled = true;
-    queueMicrotask(this.deliverQueued);
-  };
+    queueMicrotask(() => this.deliverQueued());
+  }
 
   /** A 'message' listener was added while messages waited: they go to it first, in order. */
-  private readonly deliverQueued = (): void => {
+  private deliverQueued(): void {
     this.drainScheduled = false;
     while (this.listenerCount('message') > 0) {
       const message = this.read();
       if (message === null) return;
       this.emit('message', message.data, message.isBinary);
     }
-  };
+  }
 
-  private readonly beat = (): void => {
+  private beat(): void {
     if (this.conn.state !== State.Open) return;
     if (!this.pongSeen) {
       this.pump.destroy(new WebSocketError('HEARTBEAT_TIMEOUT', 'no pong since the last heartbeat ping'));
@@ -399,5 +416,5 @@ export class WebSocket
     }
     this.pongSeen = false;
     this.ping();
-  };
+  }
 }
