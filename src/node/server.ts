@@ -60,6 +60,24 @@ const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
 const DEFAULT_CLOSE_TIMEOUT = 10_000;
 
+/**
+ * Handshake timers of every server's sockets. The listeners below are shared (node calls them with the socket as
+ * `this`), so a socket that completes its upgrade keeps nothing of the handshake: no timer, no closure.
+ */
+const handshakeTimers = new WeakMap<Duplex, NodeJS.Timeout>();
+
+function destroySocket(socket: Duplex): void {
+  socket.destroy();
+}
+
+function clearHandshakeTimer(this: Duplex): void {
+  const timer = handshakeTimers.get(this);
+  if (timer === undefined) return;
+  clearTimeout(timer);
+  handshakeTimers.delete(this);
+  this.off('close', clearHandshakeTimer);
+}
+
 export class WebSocketServer extends EventEmitter<ServerEvents> {
   /** Open connections; a WebSocket leaves the set when it emits 'close'. */
   readonly clients = new Set<WebSocket>();
@@ -67,12 +85,17 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   private readonly options: ServeOptions;
   private readonly ownsServer: boolean;
   private readonly handshakeTimeout: number;
-  private readonly handshakeTimers = new WeakMap<Duplex, NodeJS.Timeout>();
+  /** 'close' listener of every client (`this` is the WebSocket): one function per server, not per client. */
+  private readonly removeClient: (this: WebSocket) => void;
   private closing: Promise<void> | null = null;
 
   constructor(options: ServeOptions = {}) {
     super();
     this.options = options;
+    const clients = this.clients;
+    this.removeClient = function (this: WebSocket) {
+      clients.delete(this);
+    };
     // A bad perMessageDeflate option throws here rather than at the first handshake.
     extensionFactories(options, 'server');
     this.handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
@@ -170,18 +193,10 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   };
 
   private readonly armHandshakeTimer = (socket: Duplex): void => {
-    if (this.handshakeTimers.has(socket)) return;
-    const timer = setTimeout(() => socket.destroy(), this.handshakeTimeout);
-    this.handshakeTimers.set(socket, timer);
-    socket.once('close', () => clearTimeout(timer));
+    if (handshakeTimers.has(socket)) return;
+    handshakeTimers.set(socket, setTimeout(destroySocket, this.handshakeTimeout, socket));
+    socket.on('close', clearHandshakeTimer);
   };
-
-  private clearHandshakeTimer(socket: Duplex): void {
-    const timer = this.handshakeTimers.get(socket);
-    if (timer === undefined) return;
-    clearTimeout(timer);
-    this.handshakeTimers.delete(socket);
-  }
 
   private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     const refusal = this.refusal(req);
@@ -251,7 +266,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   }
 
   private accept(req: http.IncomingMessage, socket: Duplex, head: Buffer, check: AcceptedRequest): void {
-    this.clearHandshakeTimer(socket);
+    clearHandshakeTimer.call(socket);
     if (this.closing) {
       rejectUpgrade(socket, 503);
       return;
@@ -264,9 +279,8 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
       return;
     }
     if (ws === null) return;
-    const clients = this.clients;
-    clients.add(ws);
-    ws.once('close', () => clients.delete(ws));
+    this.clients.add(ws);
+    ws.on('close', this.removeClient);
     this.emit('connection', ws, req);
   }
 }
