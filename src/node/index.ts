@@ -17,7 +17,14 @@ export {
   type VerifyResult,
   WebSocketServer,
 } from './server.ts';
-export { acceptUpgrade, checkUpgrade, handleUpgrade, rejectUpgrade, type UpgradeOptions } from './upgrade.ts';
+export {
+  acceptUpgrade,
+  checkUpgrade,
+  handleUpgrade,
+  rejectUpgrade,
+  type UpgradeOptions,
+  type UpgradeRequest,
+} from './upgrade.ts';
 export {
   type ReadState,
   ReadyState,

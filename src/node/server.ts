@@ -1,22 +1,35 @@
 /**
- * `serve(options)`: a WebSocket server on its own http(s).Server, or attached to one the application owns.
+ * `serve(options)`: a WebSocket server on its own port, or attached to an http(s).Server the application owns.
+ *
+ * On its own port the server is a plain `net.Server` (`tls.Server` with `tls`): it reads the request head itself
+ * (head-reader.ts) and answers the handshake in bytes, without node:http's parser, request objects and
+ * streams. Attached, it takes node's 'upgrade' events. Both go through the same steps from there (`onUpgrade`).
  *
  * The request is checked (RFC 6455 §4.2.1) before `verifyClient` runs, so authentication code only ever sees
  * well-formed handshakes. Limits, each with the reason for its default:
- * - `maxHeaderSize` 16 KiB (node's own default, stated): a longer request head gets 431 from node's parser.
+ * - `maxHeaderSize` 16 KiB (node's http default): a longer request head gets 431.
  * - `handshakeTimeout` 10 s: a connection that has not completed its upgrade by then (a stalled request, a slow
  *   `verifyClient`) is destroyed, so idle sockets cannot pile up.
  * - `maxPayload` 64 MiB (the core's default): a longer message fails the connection with 1009.
  */
 import { EventEmitter } from 'node:events';
-import * as http from 'node:http';
-import * as https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type * as http from 'node:http';
+import type * as https from 'node:https';
+import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
+import * as tls from 'node:tls';
 import type { AcceptedRequest } from '../core/handshake.ts';
 import type { HeaderInput } from '../core/http1.ts';
 import { extensionFactories } from './deflate-option.ts';
-import { acceptUpgrade, checkUpgrade, rejectUpgrade, type UpgradeOptions } from './upgrade.ts';
+import { HandshakeDeadlines } from './handshake-deadlines.ts';
+import { HeadReader } from './head-reader.ts';
+import {
+  acceptUpgrade,
+  checkUpgrade,
+  rejectUpgrade,
+  type UpgradeOptions,
+  type UpgradeRequest,
+} from './upgrade.ts';
 import type { WebSocket } from './websocket.ts';
 
 /** `true` accepts; `false` refuses with 403; an object refuses with its status, headers and body. */
@@ -31,13 +44,13 @@ export interface ServeOptions extends UpgradeOptions {
   path?: string;
   /** Attach to this server instead of creating one; `close()` then leaves it running. */
   server?: http.Server | https.Server;
-  /** Serve wss:// with these options of `https.createServer` (at least `cert` and `key`). */
+  /** Serve wss:// with these TLS options (at least `cert` and `key`; those of `https.createServer` work). */
   tls?: https.ServerOptions;
   /** Decides whether to accept a (well-formed) handshake. May be async; a throw or rejection answers 500. */
-  verifyClient?: (req: http.IncomingMessage) => VerifyResult | Promise<VerifyResult>;
+  verifyClient?: (req: UpgradeRequest) => VerifyResult | Promise<VerifyResult>;
   /** Milliseconds from connection (or upgrade request, with `server`) to a completed handshake. Default 10 s. */
   handshakeTimeout?: number;
-  /** Largest request head in bytes; beyond it node answers 431. Default 16 KiB. Ignored with `server`. */
+  /** Largest request head in bytes; beyond it the answer is 431. Default 16 KiB. Ignored with `server`. */
   maxHeaderSize?: number;
 }
 
@@ -50,7 +63,7 @@ export interface CloseOptions {
 }
 
 export interface ServerEvents {
-  connection: [ws: WebSocket, req: http.IncomingMessage];
+  connection: [ws: WebSocket, req: UpgradeRequest];
   /** A failure outside any one connection (a throwing `protocols` selector, a server error after listening). */
   error: [error: Error];
   close: [];
@@ -60,31 +73,17 @@ const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
 const DEFAULT_CLOSE_TIMEOUT = 10_000;
 
-/**
- * Handshake timers of every server's sockets. The listeners below are shared (node calls them with the socket as
- * `this`), so a socket that completes its upgrade keeps nothing of the handshake: no timer, no closure.
- */
-const handshakeTimers = new WeakMap<Duplex, NodeJS.Timeout>();
-
-function destroySocket(socket: Duplex): void {
-  socket.destroy();
-}
-
-function clearHandshakeTimer(this: Duplex): void {
-  const timer = handshakeTimers.get(this);
-  if (timer === undefined) return;
-  clearTimeout(timer);
-  handshakeTimers.delete(this);
-  this.off('close', clearHandshakeTimer);
-}
-
 export class WebSocketServer extends EventEmitter<ServerEvents> {
   /** Open connections; a WebSocket leaves the set when it emits 'close'. */
   readonly clients = new Set<WebSocket>();
-  readonly httpServer: http.Server | https.Server;
+  /** The server accepting connections: our own `net.Server` / `tls.Server`, or the `server` option. */
+  readonly netServer: net.Server;
   private readonly options: ServeOptions;
   private readonly ownsServer: boolean;
   private readonly handshakeTimeout: number;
+  private readonly deadlines: HandshakeDeadlines;
+  /** Reads request heads on our own server (null when attached: node's http does it). */
+  private readonly reader: HeadReader | null = null;
   /** 'close' listener of every client (`this` is the WebSocket): one function per server, not per client. */
   private readonly removeClient: (this: WebSocket) => void;
   private closing: Promise<void> | null = null;
@@ -99,25 +98,42 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     // A bad perMessageDeflate option throws here rather than at the first handshake.
     extensionFactories(options, 'server');
     this.handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    this.deadlines = new HandshakeDeadlines(this.handshakeTimeout);
     this.ownsServer = options.server === undefined;
-    this.httpServer = options.server ?? this.createServer();
-    this.httpServer.on('upgrade', this.onUpgrade);
-    if (this.ownsServer) this.httpServer.on('error', this.onServerError);
+    if (options.server === undefined) {
+      const maxHeaderSize = options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE;
+      this.reader = new HeadReader({ maxHeaderSize, onUpgrade: this.onUpgrade });
+      this.netServer = this.createServer();
+      this.netServer.on('error', this.onServerError);
+    } else {
+      this.netServer = options.server;
+      this.netServer.on('upgrade', this.onUpgrade);
+    }
   }
 
-  private createServer(): http.Server | https.Server {
-    const maxHeaderSize = this.options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE;
-    const server = this.options.tls
-      ? https.createServer({ handshakeTimeout: this.handshakeTimeout, ...this.options.tls, maxHeaderSize })
-      : http.createServer({ maxHeaderSize });
-    server.on(this.options.tls ? 'secureConnection' : 'connection', this.armHandshakeTimer);
-    server.on('request', this.onRequest);
+  /**
+   * Made as node makes http and https servers: without Nagle (small frames leave at once); plain TCP half-open
+   * (the WebSocket decides when to end its side), TLS not (a half-open tls.Server never releases a connection
+   * whose peer gave up during the TLS handshake); ALPN `http/1.1` by default.
+   */
+  private createServer(): net.Server {
+    const tlsOptions = this.options.tls;
+    if (tlsOptions === undefined) {
+      return net.createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
+    }
+    const server = tls.createServer({
+      ALPNProtocols: ['http/1.1'],
+      handshakeTimeout: this.handshakeTimeout,
+      ...tlsOptions,
+      noDelay: true,
+    });
+    server.on('secureConnection', this.onConnection);
     return server;
   }
 
   /** The listening address (after `serve()` resolved). */
-  address(): AddressInfo {
-    return this.httpServer.address() as AddressInfo;
+  address(): net.AddressInfo {
+    return this.netServer.address() as net.AddressInfo;
   }
 
   get port(): number {
@@ -128,7 +144,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   listen(): Promise<this> {
     if (!this.ownsServer) return Promise.resolve(this);
     return new Promise((resolve, reject) => {
-      const server = this.httpServer;
+      const server = this.netServer;
       const onError = (error: Error) => reject(error);
       server.once('error', onError);
       server.listen(this.options.port ?? 0, this.options.host, () => {
@@ -148,12 +164,12 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   }
 
   private async shutdown(options: CloseOptions): Promise<void> {
-    const server = this.httpServer;
+    const server = this.netServer;
     const closed = this.ownsServer
       ? new Promise<void>((resolve) => server.close(() => resolve()))
       : Promise.resolve();
-    if (this.ownsServer) server.closeAllConnections();
-    else server.off('upgrade', this.onUpgrade);
+    if (this.reader === null) server.off('upgrade', this.onUpgrade);
+    else this.dropRequestsInProgress(this.reader);
     const code = options.code ?? 1001;
     for (const ws of this.clients) if (ws.readyState === 1) ws.close(code, options.reason ?? '');
     await this.allClosed(options.timeout ?? this.options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT);
@@ -177,35 +193,36 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     });
   }
 
+  /**
+   * Like node's `closeAllConnections()` on shutdown: connections still sending their request head are dropped.
+   * Those past it (in `verifyClient`) are answered 503 when it returns.
+   */
+  private dropRequestsInProgress(reader: HeadReader): void {
+    for (const socket of this.deadlines.sockets()) {
+      if (reader.isReading(socket as net.Socket)) socket.destroy();
+    }
+  }
+
   // ── HTTP side ───────────────────────────────────────────────────────────────────────────────────────────
 
   private readonly onServerError = (error: Error): void => {
     if (this.listenerCount('error') > 0) this.emit('error', error);
   };
 
-  /** A plain request to our own server: it is not a WebSocket handshake. */
-  private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    const [status, headers]: [number, Record<string, string>] =
-      req.method === 'GET' ? [426, { Upgrade: 'websocket' }] : [405, { Allow: 'GET' }];
-    const body = `${status} ${http.STATUS_CODES[status]}`;
-    res.writeHead(status, { ...headers, Connection: 'close', 'Content-Type': 'text/plain; charset=utf-8' });
-    res.end(body);
+  /** A connection to our own server: the handshake clock starts, and its request head is read. */
+  private readonly onConnection = (socket: net.Socket): void => {
+    this.deadlines.add(socket);
+    this.reader!.read(socket);
   };
 
-  private readonly armHandshakeTimer = (socket: Duplex): void => {
-    if (handshakeTimers.has(socket)) return;
-    handshakeTimers.set(socket, setTimeout(destroySocket, this.handshakeTimeout, socket));
-    socket.on('close', clearHandshakeTimer);
-  };
-
-  private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+  private readonly onUpgrade = (req: UpgradeRequest, socket: Duplex, head: Uint8Array): void => {
     const refusal = this.refusal(req);
     if (refusal === 'ignore') return;
     if (refusal !== null) {
       rejectUpgrade(socket, refusal.status);
       return;
     }
-    this.armHandshakeTimer(socket);
+    this.deadlines.add(socket);
     const check = checkUpgrade(req);
     if (!check.ok) {
       rejectUpgrade(socket, check.status, { reason: check.reason, headers: check.headers });
@@ -223,6 +240,8 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
       this.verified(req, socket, head, check, verdict);
       return;
     }
+    // Bytes that arrive meanwhile wait in the socket: nobody listens to 'data' until the WebSocket exists.
+    socket.pause();
     verdict.then(
       (result) => this.verified(req, socket, head, check, result),
       (error: unknown) => this.verifyFailed(socket, error),
@@ -230,15 +249,15 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   };
 
   /** Refusals that do not depend on the handshake itself: shutting down, another path. */
-  private refusal(req: http.IncomingMessage): { status: number } | 'ignore' | null {
+  private refusal(req: UpgradeRequest): { status: number } | 'ignore' | null {
     if (this.closing) return { status: 503 };
     if (this.matchesPath(req)) return null;
     // With a shared server, another listener may own this path.
-    if (!this.ownsServer && this.httpServer.listenerCount('upgrade') > 1) return 'ignore';
+    if (!this.ownsServer && this.netServer.listenerCount('upgrade') > 1) return 'ignore';
     return { status: 404 };
   }
 
-  private matchesPath(req: http.IncomingMessage): boolean {
+  private matchesPath(req: UpgradeRequest): boolean {
     const path = this.options.path;
     if (path === undefined) return true;
     const url = req.url ?? '/';
@@ -247,9 +266,9 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   }
 
   private verified(
-    req: http.IncomingMessage,
+    req: UpgradeRequest,
     socket: Duplex,
-    head: Buffer,
+    head: Uint8Array,
     check: AcceptedRequest,
     verdict: VerifyResult,
   ): void {
@@ -265,12 +284,14 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
       this.emit('error', error instanceof Error ? error : new Error(String(error)));
   }
 
-  private accept(req: http.IncomingMessage, socket: Duplex, head: Buffer, check: AcceptedRequest): void {
-    clearHandshakeTimer.call(socket);
+  private accept(req: UpgradeRequest, socket: Duplex, head: Uint8Array, check: AcceptedRequest): void {
+    this.deadlines.delete(socket);
     if (this.closing) {
       rejectUpgrade(socket, 503);
       return;
     }
+    // Paused while an async verifyClient ran; the WebSocket's 'data' listener is added before data flows again.
+    if (socket.isPaused()) socket.resume();
     let ws: WebSocket | null;
     try {
       ws = acceptUpgrade(req, socket, head, check, this.options);

@@ -2,7 +2,6 @@
  * `handleUpgrade(req, socket, head)`: turns an HTTP upgrade request of any node:http(s) server into a WebSocket
  * (RFC 6455 §4.2), or answers it with the right HTTP error and returns null.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type ExtensionFactory, negotiateServer } from '../core/extensions.ts';
@@ -18,6 +17,27 @@ import {
 import type { HeaderInput } from '../core/http1.ts';
 import { extensionFactories, type PerMessageDeflateOption } from './deflate-option.ts';
 import { WebSocket, type WebSocketOptions } from './websocket.ts';
+
+/**
+ * The request of an opening handshake, as `verifyClient`, the `headers` function and the 'connection' event see
+ * it. node's `IncomingMessage` is one: attached servers and `handleUpgrade` pass the real one. A server listening
+ * on its own port reads the request head itself and passes a plain object with just these fields.
+ */
+export interface UpgradeRequest {
+  /** `'GET'` for every request that reaches `verifyClient` (anything else is refused before). */
+  readonly method?: string | undefined;
+  /** The request target: path and query (`/chat?room=1`). */
+  readonly url?: string | undefined;
+  /** `'1.1'`. */
+  readonly httpVersion: string;
+  /**
+   * Header fields by lowercase name. node joins most repeated fields into one string; a server on its own port
+   * gives a repeated field as an array of its values.
+   */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The connection (`req.socket.remoteAddress` is the peer's address). */
+  readonly socket: Socket;
+}
 
 export interface UpgradeOptions extends WebSocketOptions {
   /**
@@ -35,7 +55,7 @@ export interface UpgradeOptions extends WebSocketOptions {
   /** Largest incoming message; beyond it the connection fails with 1009. Default 64 MiB. */
   maxPayload?: number;
   /** Extra headers for the 101 answer (Set-Cookie…), or a function of the request. */
-  headers?: HeaderInput | ((req: IncomingMessage) => HeaderInput | undefined);
+  headers?: HeaderInput | ((req: UpgradeRequest) => HeaderInput | undefined);
 }
 
 function ignoreError(): void {}
@@ -52,7 +72,7 @@ export function rejectUpgrade(socket: Duplex, status: number, options: RejectOpt
 }
 
 /** Validates the request as RFC 6455 §4.2.1 asks. Exposed so a server can check before its own (async) steps. */
-export function checkUpgrade(req: IncomingMessage): ReturnType<typeof checkRequest> {
+export function checkUpgrade(req: UpgradeRequest): ReturnType<typeof checkRequest> {
   return checkRequest({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers });
 }
 
@@ -61,7 +81,7 @@ export function checkUpgrade(req: IncomingMessage): ReturnType<typeof checkReque
  * request is answered (400, 405, 426 with `Sec-WebSocket-Version: 13`, …) and gives null.
  */
 export function handleUpgrade(
-  req: IncomingMessage,
+  req: UpgradeRequest,
   socket: Duplex,
   head: Uint8Array,
   options: UpgradeOptions = {},
@@ -76,7 +96,7 @@ export function handleUpgrade(
 
 /** The second half of `handleUpgrade`, for a request that `checkUpgrade` accepted. */
 export function acceptUpgrade(
-  req: IncomingMessage,
+  req: UpgradeRequest,
   socket: Duplex,
   head: Uint8Array,
   check: AcceptedRequest,
