@@ -2,6 +2,7 @@
  * The only place in core/ that touches node:crypto. Randomness and SHA-1 reach the rest of the core through
  * these functions, and every consumer lets callers inject their own (deterministic tests).
  */
+import * as crypto from 'node:crypto';
 import { createHash, randomFillSync } from 'node:crypto';
 
 const POOL_SIZE = 8192;
@@ -26,7 +27,15 @@ export function defaultRandomMask(): Uint8Array {
   return randomFill(new Uint8Array(4));
 }
 
+/** One-shot hashing (Node >= 20.12) skips the Hash object a handshake would otherwise build. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64') => string })
+  .hash;
+
+const ASCII = /^[\x00-\x7f]*$/;
+
 export function sha1Base64(text: string): string {
+  // crypto.hash reads strings as UTF-8: the same bytes as latin1 for ASCII, which a valid key and the GUID are.
+  if (oneShotHash !== undefined && ASCII.test(text)) return oneShotHash('sha1', text, 'base64');
   return createHash('sha1').update(text, 'latin1').digest('base64');
 }
 
