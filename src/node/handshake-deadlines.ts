@@ -35,7 +35,7 @@ export class HandshakeDeadlines {
 
   /** The handshake of `socket` completed (or was answered): no deadline any more. */
   delete(socket: Duplex): void {
-    this.deadlines.delete(socket);
+    if (this.deadlines.delete(socket)) socket.removeListener('close', this.forget);
   }
 
   /** Sockets whose handshake is still pending, oldest first. */
