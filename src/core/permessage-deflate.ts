@@ -28,6 +28,7 @@
  * zlib never emits a distance larger than w_size - MIN_LOOKAHEAD = 512 - 262 = 250 bytes with a 9-bit window,
  * which fits a peer's 256-byte window. Inflating with 8 is supported and used as negotiated.
  */
+import { concat } from './bytes.ts';
 import { CloseCode, Rsv } from './constants.ts';
 import { ProtocolError, UsageError } from './errors.ts';
 import type { Extension } from './extension.ts';
@@ -418,15 +419,4 @@ function stripTail(payload: Uint8Array): Uint8Array {
     payload[n - 4] === 0 && payload[n - 3] === 0 && payload[n - 2] === 0xff && payload[n - 1] === 0xff;
   if (!tail) throw new Error('permessage-deflate: sync flush did not end with 00 00 ff ff');
   return payload.subarray(0, n - 4);
-}
-
-function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }

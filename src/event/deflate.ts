@@ -14,6 +14,7 @@
  * takeover both ways, zlib level 1, memLevel 8, threshold 1024). Messages are compressed whole (one frame), which
  * is what `queueMsgEx` sends.
  */
+import { concat } from '../core/bytes.ts';
 import { CloseCode, Opcode, Rsv } from '../core/constants.ts';
 import { ProtocolError } from '../core/errors.ts';
 import { DeflateExtension, type DeflateParams } from '../core/permessage-deflate.ts';
@@ -66,7 +67,7 @@ export function createDeflateCodec(source: DeflateExtension | DeflateCodecOption
       if ((rsv & Rsv.Rsv1) === 0) return msg;
       const chunks = extension.decode(msg, true, limit);
       if (chunks instanceof ProtocolError) return chunks;
-      const data = chunks.length === 1 ? chunks[0]! : join(chunks);
+      const data = concat(chunks);
       if (opcode === Opcode.Text && !isValidUtf8(data)) {
         return new ProtocolError(
           'INVALID_UTF8',
@@ -80,16 +81,4 @@ export function createDeflateCodec(source: DeflateExtension | DeflateCodecOption
       extension.dispose();
     },
   };
-}
-
-function join(chunks: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const chunk of chunks) length += chunk.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
