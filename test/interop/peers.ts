@@ -1,12 +1,10 @@
 /** Independent peers for interop tests: Python `websockets` processes and headless Chromium. */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { seededRandom } from '../helpers/feed.ts';
 
 /** Debian's python3 (the one with python3-websockets), not whatever `python3` is first on PATH. */
 export const PYTHON = '/usr/bin/python3';
-export const CHROMIUM = '/usr/bin/chromium';
 const PY_PEER = new URL('./peers/py_peer.py', import.meta.url).pathname;
 
 export function pythonWebsocketsAvailable(): boolean {
@@ -16,10 +14,6 @@ export function pythonWebsocketsAvailable(): boolean {
   } catch {
     return false;
   }
-}
-
-export function chromiumAvailable(): boolean {
-  return existsSync(CHROMIUM);
 }
 
 /** Per-test limit: a peer that hangs fails its test instead of the whole run (no test comes near it). */
@@ -80,12 +74,4 @@ export class PythonPeer {
   }
 }
 
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
+export { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from '../helpers/chromium.ts';

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { it } from 'node:test';
 import { chromium } from 'playwright-core';
 import { serveDemo } from '../../src/cli/serve.ts';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from '../helpers/chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM)
+const skip = chromiumAvailable()
   ? false
   : `${CHROMIUM} is not installed: the browser test of the demo page is skipped`;
 const PNG_SIGNATURE = '89504e470d0a1a0a';
@@ -16,14 +15,7 @@ it('the demo page chats between two browser pages and round-trips on the echo pr
   const context = await serveDemo({ port: 0, host: '127.0.0.1' });
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
+    args: CHROMIUM_ARGS,
   });
   try {
     const url = `http://127.0.0.1:${context.port}/`;
