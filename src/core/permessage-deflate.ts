@@ -84,6 +84,30 @@ export interface DeflateParams {
   threshold: number;
 }
 
+/**
+ * The codec's parameters when nothing was negotiated or configured: RFC 7692's defaults (15-bit windows, context
+ * takeover both ways) and ours for zlib level, memLevel and threshold (see `PerMessageDeflateOptions`).
+ */
+export const DEFLATE_DEFAULTS: Readonly<DeflateParams> = Object.freeze({
+  sendWindowBits: 15,
+  sendNoContextTakeover: false,
+  receiveWindowBits: 15,
+  receiveNoContextTakeover: false,
+  level: 1,
+  memLevel: 8,
+  threshold: 1024,
+});
+
+/** Complete codec parameters: `params` where given (not undefined), `DEFLATE_DEFAULTS` elsewhere. */
+export function deflateParams(params: Partial<DeflateParams> = {}): DeflateParams {
+  const out = { ...DEFLATE_DEFAULTS };
+  for (const key of Object.keys(out) as (keyof DeflateParams)[]) {
+    const value = params[key];
+    if (value !== undefined) (out as Record<keyof DeflateParams, number | boolean>)[key] = value;
+  }
+  return out;
+}
+
 type Resolved = Required<Omit<PerMessageDeflateOptions, 'maxWindowBits' | 'serverMaxWindowBits'>> & {
   serverMaxWindowBits: number | undefined;
 };
@@ -261,7 +285,11 @@ function resolveOptions(options: PerMessageDeflateOptions): Resolved {
   check('serverMaxWindowBits', serverMaxWindowBits, 8, 15);
   if (typeof clientMaxWindowBits === 'number') check('clientMaxWindowBits', clientMaxWindowBits, 8, 15);
   else if (typeof clientMaxWindowBits !== 'boolean') clientMaxWindowBits = true;
-  const { level = 1, memLevel = 8, threshold = 1024 } = options;
+  const {
+    level = DEFLATE_DEFAULTS.level,
+    memLevel = DEFLATE_DEFAULTS.memLevel,
+    threshold = DEFLATE_DEFAULTS.threshold,
+  } = options;
   check('level', level, 0, 9);
   check('memLevel', memLevel, 1, 9);
   if (!(threshold >= 0)) throw new UsageError('INVALID_OPTION', 'permessage-deflate threshold must be >= 0');

@@ -17,7 +17,7 @@
 import { concat } from '../core/bytes.ts';
 import { CloseCode, Opcode, Rsv } from '../core/constants.ts';
 import { ProtocolError } from '../core/errors.ts';
-import { DeflateExtension, type DeflateParams } from '../core/permessage-deflate.ts';
+import { DeflateExtension, type DeflateParams, deflateParams } from '../core/permessage-deflate.ts';
 import { isValidUtf8 } from '../core/utf8.ts';
 
 /** wslay's default message limit (2^31 - 1 bytes); a message that inflates past it fails with 1009. */
@@ -43,20 +43,9 @@ export interface DeflateCodec {
 }
 
 export function createDeflateCodec(source: DeflateExtension | DeflateCodecOptions = {}): DeflateCodec {
-  const options: DeflateCodecOptions = source instanceof DeflateExtension ? {} : source;
-  const extension =
-    source instanceof DeflateExtension
-      ? source
-      : new DeflateExtension({
-          sendWindowBits: source.sendWindowBits ?? 15,
-          sendNoContextTakeover: source.sendNoContextTakeover ?? false,
-          receiveWindowBits: source.receiveWindowBits ?? 15,
-          receiveNoContextTakeover: source.receiveNoContextTakeover ?? false,
-          level: source.level ?? 1,
-          memLevel: source.memLevel ?? 8,
-          threshold: source.threshold ?? 1024,
-        });
-  const limit = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+  const { maxMessageSize: limit = DEFAULT_MAX_MESSAGE_SIZE, ...params } =
+    source instanceof DeflateExtension ? {} : source;
+  const extension = source instanceof DeflateExtension ? source : new DeflateExtension(deflateParams(params));
   return {
     compress(msg) {
       const bytes = typeof msg === 'string' ? encoder.encode(msg) : msg;
