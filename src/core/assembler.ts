@@ -1,4 +1,4 @@
-import { concat } from './bytes.ts';
+import { concat, EMPTY } from './bytes.ts';
 import type { DataOpcode } from './constants.ts';
 import type { Event, Message } from './events.ts';
 
@@ -38,7 +38,7 @@ export class MessageAssembler {
       case 'frame-end': {
         if (!event.fin) return null;
         const pieces = this.pieces;
-        const data = pieces !== null ? concat(pieces, this.length) : (this.first ?? new Uint8Array(0));
+        const data = pieces !== null ? concat(pieces, this.length) : (this.first ?? EMPTY);
         this.first = null;
         this.pieces = null;
         this.length = 0;
