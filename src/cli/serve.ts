@@ -3,13 +3,17 @@
  * - `echo`: every message goes back with its type.
  * - `chat`: every text message is sent to every chat socket (the sender too) as JSON, with join/leave notices.
  * Without DIR the built-in demo page is served. SIGINT/SIGTERM close every socket with 1001 and exit 0.
+ * `--workers N` serves the port from N processes and `--redis URL` joins every process attached to that Redis:
+ * chat messages and notices reach chat sockets on all of them.
  */
 import { statSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type Context, createContext } from '../service/context.ts';
+import type { Backplane } from '../service/backplane.ts';
+import { type Context, type ContextReport, createContext, describeReport } from '../service/context.ts';
 import type { ProtocolTable, ServiceSocket } from '../service/protocol.ts';
+import { runWorkers } from '../service/workers.ts';
 import { listenOptions, listenSettings, printedHelp, printListening, untilSignal } from './options.ts';
 
 const HELP = `Usage: tslay serve [DIR] [options]
@@ -23,6 +27,9 @@ Options:
   --deflate          accept permessage-deflate (compressed messages)
   --tls-cert FILE    serve https:// and wss:// with this certificate (PEM) ...
   --tls-key FILE     ... and this private key (PEM)
+  --workers N        serve the port from N processes (chat shared between them)
+  --redis URL        share chat with every tslay attached to this Redis (redis://HOST:PORT);
+                     needs the 'redis' package (npm install redis)
   -h, --help         show this help
 
 Prints 'listening on http://HOST:PORT/' once ready.`;
@@ -78,6 +85,12 @@ export interface ServeDemoOptions {
   /** Accept permessage-deflate. Default false. */
   deflate?: boolean;
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Carries chat to other processes. */
+  backplane?: Backplane;
+  /** Bind with SO_REUSEPORT (workers). */
+  reusePort?: boolean;
+  /** Where backplane reports go. Default: one line each on stderr. */
+  onBackplaneReport?: (report: ContextReport) => void;
 }
 
 /** Starts what `tslay serve` runs: DIR (or the demo) and the echo/chat protocols. */
@@ -89,14 +102,39 @@ export function serveDemo(options: ServeDemoOptions = {}): Promise<Context> {
     protocols: demoProtocols(),
     perMessageDeflate: options.deflate === true,
     ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.backplane === undefined ? {} : { backplane: options.backplane }),
+    ...(options.onBackplaneReport === undefined ? {} : { onBackplaneReport: options.onBackplaneReport }),
+    reusePort: options.reusePort === true,
   });
 }
+
+/** A Redis backplane over a node-redis client of our own (`close` ends that client). */
+async function redisFor(url: string): Promise<{ backplane: Backplane; close(): Promise<void> }> {
+  const redis = await loadRedis();
+  const client = redis.createClient({ url });
+  client.on('error', () => {}); // reported as backplane 'down' lines; node-redis keeps reconnecting
+  client.connect().catch(() => {});
+  const { redisBackplane } = await import('../redis/index.ts');
+  return { backplane: redisBackplane({ client: client as never }), close: async () => client.destroy() };
+}
+
+/** node-redis, the application's optional dependency, or an error that says what to install. */
+async function loadRedis(): Promise<typeof import('redis')> {
+  try {
+    return await import('redis');
+  } catch {
+    throw new Error("--redis needs the 'redis' package (node-redis): npm install redis");
+  }
+}
+
+const logReport = (prefix: string) => (report: ContextReport) =>
+  process.stderr.write(`tslay: ${prefix}backplane ${describeReport(report)}\n`);
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: listenOptions('8080'),
+    options: { ...listenOptions('8080'), workers: { type: 'string' }, redis: { type: 'string' } },
   });
   if (printedHelp(values, HELP)) return 0;
   if (positionals.length > 1) throw new Error(`one directory at most, got ${positionals.length}`);
@@ -105,15 +143,53 @@ export async function serveCommand(argv: string[]): Promise<number> {
     throw new Error(`not a directory: ${dir}`);
   }
   const { port, tls } = listenSettings(values);
-  const context = await serveDemo({
-    port,
+  const workers = values.workers === undefined ? undefined : Number(values.workers);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) {
+    throw new Error(`--workers must be an integer >= 1, not ${values.workers}`);
+  }
+  const redisUrl = values.redis;
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new Error(`--redis takes a redis:// or rediss:// URL, not ${redisUrl}`);
+  }
+  const settings: ServeDemoOptions = {
     host: values.host,
     deflate: values.deflate,
     ...(dir === undefined ? {} : { dir }),
     ...(tls === undefined ? {} : { tls }),
+  };
+  const scheme = tls ? 'https' : 'http';
+  if (workers !== undefined) {
+    if (redisUrl !== undefined) await loadRedis(); // fail once, in the primary, rather than in every worker
+    const pool = await runWorkers({
+      workers,
+      port,
+      start: async (worker) => {
+        const redis = redisUrl === undefined ? null : await redisFor(redisUrl);
+        const context = await serveDemo({
+          ...settings,
+          port: worker.port,
+          reusePort: worker.reusePort,
+          backplane: redis?.backplane ?? worker.backplane(),
+          onBackplaneReport: logReport(`worker ${worker.id}: `),
+        });
+        return { port: context.port, destroy: () => context.destroy().then(() => redis?.close()) };
+      },
+    });
+    if (pool === null) return 0; // a worker: it runs until the primary stops it
+    printListening(scheme, values.host, pool.port);
+    await untilSignal();
+    await pool.close();
+    return 0;
+  }
+  const redis = redisUrl === undefined ? null : await redisFor(redisUrl);
+  const context = await serveDemo({
+    ...settings,
+    port,
+    ...(redis === null ? {} : { backplane: redis.backplane, onBackplaneReport: logReport('') }),
   });
-  printListening(tls ? 'https' : 'http', values.host, context.port);
+  printListening(scheme, values.host, context.port);
   await untilSignal();
   await context.destroy();
+  await redis?.close();
   return 0;
 }

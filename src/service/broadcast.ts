@@ -31,22 +31,34 @@ export const DEFAULT_BROADCAST_LIMIT = 1024 * 1024;
 
 /** The bytes of a broadcast payload and the frames made from it, each built at most once. */
 export class BroadcastMessage {
-  /** The payload as given. */
-  readonly data: string | Uint8Array;
   /** The payload as bytes (strings are UTF-8 encoded once). */
   readonly bytes: Uint8Array;
   /** Whether the data was given as bytes (binary) rather than as a string (text). */
   readonly isBinary: boolean;
   private textFrame: PreparedFrame | null = null;
   private binaryFrame: PreparedFrame | null = null;
+  private given: string | Uint8Array | null;
 
   constructor(data: string | Uint8Array, options: { binary?: boolean } = {}) {
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
       throw new UsageError('INVALID_DATA', 'broadcast data must be a string or a Uint8Array');
     }
-    this.data = data;
+    this.given = data;
     this.bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     this.isBinary = options.binary ?? typeof data !== 'string';
+  }
+
+  /** A message that arrived as bytes (from another process): text (valid UTF-8) or binary. */
+  static fromBytes(bytes: Uint8Array, isBinary: boolean): BroadcastMessage {
+    const message = new BroadcastMessage(bytes, { binary: isBinary });
+    if (!isBinary) message.given = null;
+    return message;
+  }
+
+  /** The payload as given; for a text message that arrived as bytes, the decoded string (made on first use). */
+  get data(): string | Uint8Array {
+    this.given ??= Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length).toString('utf8');
+    return this.given;
   }
 
   /** The frame of the given kind (`'text'` payloads must be UTF-8), built on first use. */
@@ -197,8 +209,13 @@ export class Topics<T extends BroadcastTarget = BroadcastTarget> {
 
   /** Sends `data` to every subscriber of `topic`, with the same frame for all. */
   publish(topic: string, data: string | Uint8Array, options: { binary?: boolean } = {}): BroadcastResult {
+    return this.publishMessage(topic, new BroadcastMessage(data, options));
+  }
+
+  /** Sends a prepared message to every subscriber of `topic`. */
+  publishMessage(topic: string, message: BroadcastMessage): BroadcastResult {
     const members = this.byTopic.get(topic);
     if (members === undefined) return { delivered: 0, skipped: 0, dropped: 0 };
-    return this.rule.fanOut(members, new BroadcastMessage(data, options));
+    return this.rule.fanOut(members, message);
   }
 }

@@ -14,6 +14,7 @@ import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { extensionFactories, type PerMessageDeflateOption } from '../node/deflate-option.ts';
 import { acceptUpgrade, checkUpgrade, rejectUpgrade, type UpgradeOptions } from '../node/upgrade.ts';
+import type { Backplane, BackplaneHost, BackplaneReport, GapReason } from './backplane.ts';
 import {
   BroadcastMessage,
   type BroadcastOptions,
@@ -37,6 +38,12 @@ export interface ContextOptions extends BroadcastOptions {
   port?: number;
   /** Address to listen on (lua-websockets' `interf`). Default: node's, every interface. */
   host?: string;
+  /**
+   * Bind with `SO_REUSEPORT` (and outside node:cluster's shared handle), so that several processes listen on one
+   * port and the kernel spreads connections over them. Only where the running Node supports it (see
+   * `reusePortSupported()`); `runWorkers` decides this for its workers.
+   */
+  reusePort?: boolean;
   /** Protocol name → connect handler. The first entry also serves clients that offer no known protocol. */
   protocols?: ProtocolTable;
   /** Refuse (400) a handshake that offers none of `protocols`, instead of giving it the first one. */
@@ -65,7 +72,20 @@ export interface ContextOptions extends BroadcastOptions {
    * request got a 500). Default: printed to stderr.
    */
   onError?: (error: unknown, ws: ServiceSocket<unknown> | undefined) => void;
+  /**
+   * Carries `publish` and `broadcast` to the contexts of other processes and hosts (see `Backplane`):
+   * `MemoryBus`, `clusterBackplane()`, or `redisBackplane()` from `tslay/redis`. Destroying the context closes it.
+   */
+  backplane?: Backplane;
+  /** The backplane went down, came back, or saw messages lost. Default: one line on stderr. */
+  onBackplaneReport?: (report: ContextReport) => void;
 }
+
+/** A backplane report with its channels named as the context's topics and protocols. */
+export type ContextReport =
+  | { type: 'down'; reason: string }
+  | { type: 'up' }
+  | { type: 'gap'; reason: GapReason; topics: string[]; protocols: string[]; count: number | null };
 
 export interface DestroyOptions {
   /** Milliseconds to wait for the clients' closing handshakes before terminating what is left. Default 5 s. */
@@ -87,6 +107,11 @@ export class Context implements SocketHost {
   private readonly rule: SlowSocketRule;
   private readonly staticFiles: StaticHandler | null;
   private destroying: Promise<void> | null = null;
+  private readonly backplane: Backplane | null;
+  /** Channels whose local interest may have changed this turn, and those the backplane is subscribed to. */
+  private readonly interestChanged = new Set<string>();
+  private readonly remoteChannels = new Set<string>();
+  private interestScheduled = false;
 
   /** Use `createContext`, which also listens. */
   constructor(options: ContextOptions = {}) {
@@ -101,6 +126,8 @@ export class Context implements SocketHost {
     this.names = Object.keys(options.protocols ?? {});
     for (const name of this.names) this.groups.set(name, new Set());
     this.staticFiles = options.mounts === undefined ? null : serveStatic(options.mounts);
+    this.backplane = options.backplane ?? null;
+    this.backplane?.attach(this.backplaneHost());
     this.ownsServer = options.server === undefined;
     this.server = options.server ?? this.createServer();
     this.server.on('upgrade', this.onUpgrade);
@@ -162,23 +189,102 @@ export class Context implements SocketHost {
     data: string | Uint8Array,
     options: { binary?: boolean } = {},
   ): BroadcastResult {
-    const group = this.groups.get(protocol) ?? [];
-    return this.rule.fanOut(group, new BroadcastMessage(data, options), false);
+    const message = new BroadcastMessage(data, options);
+    this.backplane?.publish(PROTOCOL_CHANNEL + protocol, message.bytes, message.isBinary);
+    return this.broadcastLocally(protocol, message);
   }
 
-  /** Sends `data` to every subscriber of `topic` (a string as text, bytes as binary), one frame for all. */
+  /**
+   * Sends `data` to every subscriber of `topic` (a string as text, bytes as binary), one frame for all; with a
+   * backplane, also to the subscribers of every other process on it. The result counts this process's sockets.
+   */
   publish(topic: string, data: string | Uint8Array, options: { binary?: boolean } = {}): BroadcastResult {
-    return this.topics.publish(topic, data, options);
+    const message = new BroadcastMessage(data, options);
+    this.backplane?.publish(TOPIC_CHANNEL + topic, message.bytes, message.isBinary);
+    return this.topics.publishMessage(topic, message);
   }
 
   /** @internal */
   subscribe(ws: ServiceSocket<unknown>, topic: string): void {
-    if (this.sockets.has(ws)) this.topics.subscribe(ws, topic);
+    if (!this.sockets.has(ws)) return;
+    this.topics.subscribe(ws, topic);
+    if (this.topics.subscribers(topic) === 1) this.interestIn(TOPIC_CHANNEL + topic);
   }
 
   /** @internal */
   unsubscribe(ws: ServiceSocket<unknown>, topic: string): boolean {
-    return this.topics.unsubscribe(ws, topic);
+    if (!this.topics.unsubscribe(ws, topic)) return false;
+    if (this.topics.subscribers(topic) === 0) this.interestIn(TOPIC_CHANNEL + topic);
+    return true;
+  }
+
+  private broadcastLocally(protocol: string, message: BroadcastMessage): BroadcastResult {
+    return this.rule.fanOut(this.groups.get(protocol) ?? [], message, false);
+  }
+
+  // ─── the backplane ──────────────────────────────────────────────────────────────────────────────────────
+
+  /** A channel's local interest may have changed: the backplane learns the net change once per turn. */
+  private interestIn(channel: string): void {
+    if (this.backplane === null) return;
+    this.interestChanged.add(channel);
+    if (this.interestScheduled) return;
+    this.interestScheduled = true;
+    setImmediate(() => this.updateInterest());
+  }
+
+  private updateInterest(): void {
+    this.interestScheduled = false;
+    const wanted: string[] = [];
+    const unwanted: string[] = [];
+    for (const channel of this.interestChanged) {
+      const local = this.localInterest(channel);
+      if (local && !this.remoteChannels.has(channel)) wanted.push(channel);
+      if (!local && this.remoteChannels.delete(channel)) unwanted.push(channel);
+    }
+    this.interestChanged.clear();
+    for (const channel of wanted) this.remoteChannels.add(channel);
+    if (this.destroying !== null) return;
+    if (wanted.length > 0) this.backplane!.subscribe(wanted);
+    if (unwanted.length > 0) this.backplane!.unsubscribe(unwanted);
+  }
+
+  private localInterest(channel: string): boolean {
+    const name = channel.slice(2);
+    if (channel.startsWith(TOPIC_CHANNEL)) return this.topics.subscribers(name) > 0;
+    return (this.groups.get(name)?.size ?? 0) > 0;
+  }
+
+  private backplaneHost(): BackplaneHost {
+    return {
+      deliver: (channel, payload, binary) => {
+        const name = channel.slice(2);
+        const message = BroadcastMessage.fromBytes(payload, binary);
+        if (channel.startsWith(TOPIC_CHANNEL)) this.topics.publishMessage(name, message);
+        else if (channel.startsWith(PROTOCOL_CHANNEL)) this.broadcastLocally(name, message);
+      },
+      report: (report) => this.backplaneReport(report),
+    };
+  }
+
+  private backplaneReport(report: BackplaneReport): void {
+    const named: ContextReport =
+      report.type !== 'gap'
+        ? report
+        : {
+            type: 'gap',
+            reason: report.reason,
+            topics: namesOf(report.channels, TOPIC_CHANNEL),
+            protocols: namesOf(report.channels, PROTOCOL_CHANNEL),
+            count: report.count,
+          };
+    try {
+      if (this.options.onBackplaneReport !== undefined) this.options.onBackplaneReport(named);
+      else console.error(`tslay: backplane ${describeReport(named)}`);
+    } catch (error) {
+      if (this.options.onError !== undefined) this.options.onError(error, undefined);
+      else console.error('tslay: onBackplaneReport threw:', error);
+    }
   }
 
   /** @internal */
@@ -212,6 +318,7 @@ export class Context implements SocketHost {
     }, timeout);
     await Promise.all(closed);
     clearTimeout(timer);
+    await this.backplane?.close();
     if (!this.ownsServer) return;
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
@@ -225,7 +332,8 @@ export class Context implements SocketHost {
     const server = this.server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.options.port ?? 0, this.options.host, () => {
+      const reuse = this.options.reusePort === true ? { reusePort: true, exclusive: true } : {};
+      server.listen({ port: this.options.port ?? 0, host: this.options.host, ...reuse }, () => {
         server.off('error', reject);
         resolve();
       });
@@ -245,11 +353,14 @@ export class Context implements SocketHost {
   private add(ws: ServiceSocket<unknown>): void {
     const sockets = this.sockets as Set<ServiceSocket<unknown>>;
     sockets.add(ws);
-    this.groups.get(ws.protocol)!.add(ws);
+    const group = this.groups.get(ws.protocol)!;
+    group.add(ws);
+    if (group.size === 1) this.interestIn(PROTOCOL_CHANNEL + ws.protocol);
     ws.websocket.once('close', () => {
       sockets.delete(ws);
-      this.groups.get(ws.protocol)!.delete(ws);
-      this.topics.unsubscribeAll(ws);
+      group.delete(ws);
+      if (group.size === 0) this.interestIn(PROTOCOL_CHANNEL + ws.protocol);
+      for (const topic of this.topics.topicsOf(ws)) this.unsubscribe(ws, topic);
     });
   }
 
@@ -275,6 +386,26 @@ export class Context implements SocketHost {
     res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length });
     res.end(body);
   }
+}
+
+/** Backplane channel names: `t:TOPIC` for `publish`, `p:PROTOCOL` for `broadcast`. */
+const TOPIC_CHANNEL = 't:';
+const PROTOCOL_CHANNEL = 'p:';
+
+function namesOf(channels: readonly string[], kind: string): string[] {
+  return channels.filter((channel) => channel.startsWith(kind)).map((channel) => channel.slice(kind.length));
+}
+
+/** One line for a log: `down (reason)`, `up`, `gap: 3 lost on topics a, b (sequence)`. */
+export function describeReport(report: ContextReport): string {
+  if (report.type === 'down') return `down (${report.reason})`;
+  if (report.type === 'up') return 'up';
+  const what = [
+    report.topics.length > 0 ? `topics ${report.topics.join(', ')}` : '',
+    report.protocols.length > 0 ? `protocols ${report.protocols.join(', ')}` : '',
+  ].filter((part) => part !== '');
+  const count = report.count === null ? 'messages may be' : `${report.count}`;
+  return `gap: ${count} lost on ${what.join(' and ') || 'no channel'} (${report.reason})`;
 }
 
 /** Group first: once the user is no longer root, the group can no longer be changed. */

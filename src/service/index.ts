@@ -1,4 +1,17 @@
 // tslay/service: the libwebsockets-style context over the Node layer. Public exports only.
+
+export {
+  type Backplane,
+  type BackplaneHost,
+  type BackplaneReport,
+  type BusLink,
+  EnvelopeBackplane,
+  type EnvelopeBackplaneOptions,
+  type GapReason,
+  type LinkEvents,
+  MemoryBus,
+  type Outgoing,
+} from './backplane.ts';
 export {
   Broadcaster,
   BroadcastMessage,
@@ -9,13 +22,26 @@ export {
   type SlowSocketPolicy,
   Topics,
 } from './broadcast.ts';
+export { clusterBackplane, type RelayOptions, relayBus } from './cluster-backplane.ts';
 export {
   Context,
   type ContextOptions,
+  type ContextReport,
   createContext,
   type DestroyOptions,
+  describeReport,
   type HttpHandler,
 } from './context.ts';
+export {
+  decodeEnvelope,
+  ENVELOPE_HEADER,
+  ENVELOPE_VERSION,
+  type Envelope,
+  EnvelopeOpcode,
+  type EnvelopeProblem,
+  encodeEnvelope,
+  newOrigin,
+} from './envelope.ts';
 export {
   type BroadcastHandler,
   type ClosedHandler,
@@ -31,3 +57,11 @@ export {
   type WriteType,
 } from './protocol.ts';
 export { contentTypeFor, type Mounts, type StaticHandler, serveHttpFile, serveStatic } from './static.ts';
+export {
+  reusePortSupported,
+  runWorkers,
+  type WorkerInfo,
+  type WorkerPool,
+  type WorkerService,
+  type WorkersOptions,
+} from './workers.ts';
