@@ -34,7 +34,9 @@ export type GapReason =
   | 'invalid';
 
 export type BackplaneReport =
+  /** The bus is unreachable: publishes are held (bounded) and nothing arrives from other processes. */
   | { type: 'down'; reason: string }
+  /** Back after a 'down'. */
   | { type: 'up' }
   | {
       type: 'gap';
@@ -149,6 +151,8 @@ export class EnvelopeBackplane implements Backplane {
   private held: Held[] = [];
   private readonly droppedBy = new Map<string, number>();
   private wasUp = false;
+  /** A 'down' was reported and no 'up' since. */
+  private isDown = false;
   private closed = false;
   private readonly probeChannel: string;
   private probeTimer: NodeJS.Timeout | null = null;
@@ -322,10 +326,12 @@ export class EnvelopeBackplane implements Backplane {
   private stateChanged(up: boolean, reason?: string): void {
     if (this.closed || this.host === null) return;
     if (!up) {
-      this.report({ type: 'down', reason: reason ?? 'connection lost' });
+      if (!this.isDown) this.report({ type: 'down', reason: reason ?? 'connection lost' });
+      this.isDown = true;
       return;
     }
-    this.report({ type: 'up' });
+    if (this.isDown) this.report({ type: 'up' });
+    this.isDown = false;
     if (this.wasUp && this.subscribed.size > 0) {
       this.report({ type: 'gap', reason: 'reconnect', channels: [...this.subscribed], count: null });
     }

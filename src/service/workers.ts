@@ -101,8 +101,9 @@ async function startPrimary(options: WorkersOptions): Promise<WorkerPool> {
   if (!Number.isSafeInteger(count) || count < 1) throw new TypeError('workers must be an integer >= 1');
   const log = options.log ?? ((line: string) => console.error(`tslay: ${line}`));
   const reusePort = await reusePortSupported();
-  let port = options.port ?? 0;
-  if (port === 0 && reusePort) port = await freePort();
+  // Every worker, replacements too, listens on what was asked for: node:cluster shares one handle per port asked.
+  let workerPort = options.port ?? 0;
+  if (workerPort === 0 && reusePort) workerPort = await freePort();
   cluster.setupPrimary({ serialization: 'advanced' });
   const stopRelay = relayBus(cluster);
   const ids = new Map<Worker, { id: number; born: number }>();
@@ -112,7 +113,7 @@ async function startPrimary(options: WorkersOptions): Promise<WorkerPool> {
   const fork = (id: number) => {
     const worker = cluster.fork({
       TSLAY_WORKER_ID: String(id),
-      TSLAY_PORT: String(port),
+      TSLAY_PORT: String(workerPort),
       TSLAY_REUSE_PORT: reusePort ? '1' : '',
     });
     ids.set(worker, { id, born: Date.now() });
@@ -139,7 +140,7 @@ async function startPrimary(options: WorkersOptions): Promise<WorkerPool> {
       throw error;
     },
   );
-  port = first[0]!;
+  const port = first[0]!;
 
   cluster.on('exit', (worker, code, signal) => {
     const info = ids.get(worker);

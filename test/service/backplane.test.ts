@@ -138,10 +138,7 @@ describe('EnvelopeBackplane', () => {
       't:a text six',
       't:a text unsequenced',
     ]);
-    assert.deepEqual(host.reports, [
-      { type: 'up' },
-      { type: 'gap', reason: 'sequence', channels: ['t:a'], count: 3 },
-    ]);
+    assert.deepEqual(host.reports, [{ type: 'gap', reason: 'sequence', channels: ['t:a'], count: 3 }]);
   });
 
   it('discards its own messages, channels it did not subscribe to, and bytes that are not an envelope', () => {
@@ -184,7 +181,7 @@ describe('EnvelopeBackplane', () => {
     const sent = link.sent.flat().map(({ bytes }) => Buffer.from(bytes.subarray(ENVELOPE_HEADER)).toString());
     assert.deepEqual(sent, ['1', '2', '3']);
     assert.equal(backplane.pending, 0);
-    assert.deepEqual(host.reports.slice(1), [
+    assert.deepEqual(host.reports, [
       { type: 'down', reason: 'test outage' },
       { type: 'up' },
       { type: 'gap', reason: 'dropped', channels: ['t:a'], count: 2 },
