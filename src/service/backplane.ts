@@ -114,6 +114,11 @@ export interface EnvelopeBackplaneOptions {
   probeTimeout?: number;
   /** Distinct origins remembered per channel for gap detection (oldest forgotten first). Default 1,024. */
   maxOrigins?: number;
+  /**
+   * Channels this process keeps a publish sequence for (oldest forgotten first; a forgotten channel starts again
+   * at 1, which receivers accept as a restart). Default 65,536.
+   */
+  maxChannels?: number;
   /** Clock (tests). Default `Date.now`. */
   now?: () => number;
 }
@@ -128,6 +133,7 @@ const DEFAULTS = {
   maxBacklog: 16 * 1024 * 1024,
   maxPayload: 64 * 1024 * 1024,
   maxOrigins: 1_024,
+  maxChannels: 65_536,
 };
 
 /**
@@ -166,6 +172,7 @@ export class EnvelopeBackplane implements Backplane {
       maxBacklog: positiveInteger(options.maxBacklog, DEFAULTS.maxBacklog, 'maxBacklog'),
       maxPayload: positiveInteger(options.maxPayload, DEFAULTS.maxPayload, 'maxPayload'),
       maxOrigins: positiveInteger(options.maxOrigins, DEFAULTS.maxOrigins, 'maxOrigins'),
+      maxChannels: positiveInteger(options.maxChannels, DEFAULTS.maxChannels, 'maxChannels'),
       probeInterval,
       probeTimeout: options.probeTimeout ?? 5 * probeInterval,
       now: options.now ?? Date.now,
@@ -208,8 +215,7 @@ export class EnvelopeBackplane implements Backplane {
 
   publish(channel: string, payload: Uint8Array, binary: boolean): void {
     if (this.closed) return;
-    const sequence = (this.sequences.get(channel) ?? 0) + 1;
-    this.sequences.set(channel, sequence);
+    const sequence = this.nextSequence(channel);
     const opcode = binary ? EnvelopeOpcode.Binary : EnvelopeOpcode.Text;
     const bytes = encodeEnvelope(opcode, this.origin, sequence, payload);
     if (this.held.length === 0 && this.link.up && this.link.backlog <= this.settings.maxBacklog) {
@@ -224,6 +230,16 @@ export class EnvelopeBackplane implements Backplane {
     this.flush();
     this.reportDropped();
     await this.link.close();
+  }
+
+  private nextSequence(channel: string): number {
+    const last = this.sequences.get(channel);
+    if (last === undefined && this.sequences.size >= this.settings.maxChannels) {
+      this.sequences.delete(this.sequences.keys().next().value!);
+    }
+    const sequence = (last ?? 0) + 1;
+    this.sequences.set(channel, sequence);
+    return sequence;
   }
 
   // ─── out ────────────────────────────────────────────────────────────────────────────────────────────────
@@ -301,12 +317,15 @@ export class EnvelopeBackplane implements Backplane {
     else this.host?.deliver(channel, payload, binary);
   }
 
-  /** Records `sequence`; false for a duplicate (or older) message, which is not delivered again. */
+  /**
+   * Records `sequence`; false for a duplicate (or older) message, which is not delivered again. 1 is always a
+   * (re)start: the publisher forgot the channel (see `maxChannels`).
+   */
   private inSequence(channel: string, origin: string, sequence: number): boolean {
     let origins = this.lastSeen.get(channel);
     if (origins === undefined) this.lastSeen.set(channel, (origins = new Map()));
     const last = origins.get(origin);
-    if (last !== undefined && sequence <= last) return false;
+    if (last !== undefined && sequence <= last && sequence !== 1) return false;
     if (last !== undefined && sequence > last + 1) {
       this.report({ type: 'gap', reason: 'sequence', channels: [channel], count: sequence - last - 1 });
     }

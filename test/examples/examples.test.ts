@@ -31,3 +31,10 @@ test('examples/chat-context.ts: a broadcast on the chat protocol reaches the oth
 test('examples/core-by-hand.ts: the README example drives the engine without I/O', async () => {
   assert.equal(await example('core-by-hand.ts'), 'echoed 2 messages in 1 chunk(s): 810548656c6c6f81026869\n');
 });
+
+test('examples/scale-out.ts: a publish on one context reaches the subscribers of both, once each', async () => {
+  assert.equal(
+    await example('scale-out.ts'),
+    'reader 0 heard: published on east\nreader 1 heard: published on east\n',
+  );
+});

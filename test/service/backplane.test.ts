@@ -141,6 +141,22 @@ describe('EnvelopeBackplane', () => {
     assert.deepEqual(host.reports, [{ type: 'gap', reason: 'sequence', channels: ['t:a'], count: 3 }]);
   });
 
+  it('keeps sequences for at most maxChannels channels; a forgotten channel starts again at 1, accepted as a restart', async () => {
+    const { backplane, link, host } = testBackplane({ maxChannels: 2 });
+    for (const channel of ['t:a', 't:b', 't:c', 't:a']) backplane.publish(channel, Buffer.from('x'), false);
+    await turn();
+    const sequences = link.sent.flat().map(({ channel, bytes }) => {
+      const e = decodeEnvelope(bytes);
+      return typeof e === 'string' ? e : `${channel}#${e.sequence}`;
+    });
+    assert.deepEqual(sequences, ['t:a#1', 't:b#1', 't:c#1', 't:a#1'], 't:a was forgotten when t:c came');
+    backplane.subscribe(['t:x']);
+    link.events.message('t:x', from(7, 'seven'));
+    link.events.message('t:x', from(1, 'restarted'));
+    link.events.message('t:x', from(2, 'two'));
+    assert.deepEqual(host.delivered, ['t:x text seven', 't:x text restarted', 't:x text two']);
+  });
+
   it('discards its own messages, channels it did not subscribe to, and bytes that are not an envelope', () => {
     const { backplane, link, host } = testBackplane();
     backplane.subscribe(['t:a']);
@@ -201,6 +217,39 @@ describe('EnvelopeBackplane', () => {
     const sent = link.sent.flat().map(({ bytes }) => Buffer.from(bytes.subarray(ENVELOPE_HEADER)).toString());
     assert.deepEqual(sent, ['fresh']);
     assert.deepEqual(host.reports.at(-1), { type: 'gap', reason: 'dropped', channels: ['t:a'], count: 1 });
+  });
+
+  it('holds publishes while more than maxBacklog bytes are in flight, and sends them when the link drains', async () => {
+    const { backplane, link } = testBackplane({ maxBacklog: 100 });
+    link.backlog = 101;
+    backplane.publish('t:a', Buffer.from('held'), false);
+    await turn();
+    assert.equal(link.sent.length, 0);
+    assert.equal(backplane.pending, 1);
+    link.backlog = 0;
+    link.events.drain();
+    assert.equal(link.sent.length, 1);
+    assert.equal(backplane.pending, 0);
+  });
+
+  it('discards (and reports) a payload over maxPayload; a payload at the limit is delivered', () => {
+    const { backplane, link, host } = testBackplane({ maxPayload: 4 });
+    backplane.subscribe(['t:a']);
+    link.events.message('t:a', from(1, 'four'));
+    link.events.message('t:a', from(2, 'fives'));
+    assert.deepEqual(host.delivered, ['t:a text four']);
+    assert.deepEqual(host.reports, [{ type: 'gap', reason: 'invalid', channels: ['t:a'], count: 1 }]);
+  });
+
+  it('remembers at most maxOrigins origins per channel, forgetting the oldest', () => {
+    const { backplane, link, host } = testBackplane({ maxOrigins: 1 });
+    const other = newOrigin();
+    backplane.subscribe(['t:a']);
+    link.events.message('t:a', from(1, 'a1'));
+    link.events.message('t:a', encodeEnvelope(EnvelopeOpcode.Text, other, 1, Buffer.from('b1')));
+    link.events.message('t:a', from(5, 'a5')); // the first origin was forgotten: a new start, not a gap
+    assert.deepEqual(host.delivered, ['t:a text a1', 't:a text b1', 't:a text a5']);
+    assert.deepEqual(host.reports, []);
   });
 
   it('reports a reconnect as a gap on every subscribed channel', () => {
