@@ -212,7 +212,8 @@ class RedisLink implements BusLink {
   private readonly events: LinkEvents;
   private readonly channels = new Set<string>();
   private opened = false;
-  private wasUp = false;
+  /** The state last told to the backplane; null before the first (a Redis down at start is told too). */
+  private told: boolean | null = null;
   private closed = false;
   backlog = 0;
 
@@ -303,9 +304,10 @@ class RedisLink implements BusLink {
 
   private readonly stateChanged = (...args: unknown[]): void => {
     const up = this.up;
-    if (up === this.wasUp) return;
-    this.wasUp = up;
     const error = args[0];
+    // Before the first 'ready', only an error says something: Redis is not reachable yet.
+    if (up === this.told || (this.told === null && !up && !(error instanceof Error))) return;
+    this.told = up;
     this.events.state(up, up ? undefined : error instanceof Error ? error.message : 'Redis connection lost');
   };
 }
