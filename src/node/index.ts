@@ -10,6 +10,13 @@ export {
   type WebSocketErrorCode,
 } from './errors.ts';
 export {
+  type EndReason,
+  type ReconnectingEvents,
+  type ReconnectingOptions,
+  ReconnectingWebSocket,
+  type ReconnectOptions,
+} from './reconnect.ts';
+export {
   type CloseOptions,
   type ServeOptions,
   type ServerEvents,

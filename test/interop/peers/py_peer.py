@@ -1,6 +1,7 @@
 """Python `websockets` peer for tslay's interop tests.
 
-  py_peer.py server [--protocol NAME] [--deflate]    echo server on 127.0.0.1, port chosen by the OS;
+  py_peer.py server [--protocol NAME] [--deflate] [--port N]
+                                                     echo server on 127.0.0.1, port N or chosen by the OS;
                                                      prints {"port": N}, then one JSON line per closed connection
                                                      (close code and reason, protocol, extensions, and a
                                                      "kind:length:sha256" digest of every message received)
@@ -60,7 +61,7 @@ def digest(message):
     return f"{kind}:{len(data)}:{hashlib.sha256(data).hexdigest()}"
 
 
-async def serve(protocol, deflate):
+async def serve(protocol, deflate, port):
     async def echo(ws, path=None):
         received = []
         async for message in ws:
@@ -73,7 +74,7 @@ async def serve(protocol, deflate):
     kwargs = {"max_size": None, "compression": "deflate" if deflate else None}
     if protocol:
         kwargs["subprotocols"] = [protocol]
-    async with websockets.serve(echo, "127.0.0.1", 0, **kwargs) as server:
+    async with websockets.serve(echo, "127.0.0.1", port, **kwargs) as server:
         print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
         await asyncio.Future()
 
@@ -119,7 +120,7 @@ def option(name, default=None):
 
 if __name__ == "__main__":
     if sys.argv[1] == "server":
-        asyncio.run(serve(option("--protocol"), "--deflate" in sys.argv))
+        asyncio.run(serve(option("--protocol"), "--deflate" in sys.argv, int(option("--port", "0"))))
     else:
         asyncio.run(client(sys.argv[2], option("--protocol"), option("--cafile"), int(option("--seed", "1")),
                            "--deflate" in sys.argv))
