@@ -1,18 +1,23 @@
-import { concat, EMPTY } from './bytes.ts';
+import { EMPTY } from './bytes.ts';
 import type { DataOpcode } from './constants.ts';
 import type { Event, Message } from './events.ts';
+import { allocUnsafe } from './platform.ts';
 
 /**
  * Turns streaming frame events into whole messages: the only place that buffers payload. The connection has
- * already enforced the message size limit, so the buffer is bounded by it. Payload views are kept only until
- * the message completes; a single-piece message is returned without a copy (a view into the received chunk).
+ * already enforced the message size limit, so the buffer is bounded by it.
+ *
+ * Memory is proportional to the message's bytes, whatever its framing: a single-piece message is returned without
+ * a copy (a view into the received chunk), and from the second piece on, pieces are copied as they arrive into one
+ * buffer whose capacity doubles, so no view or object per fragment outlives its fragment. A message of n bytes
+ * holds at most 2n bytes while it arrives (a million one-byte frames cost one buffer, not a million views).
  */
 export class MessageAssembler {
   private opcode: DataOpcode = 1;
-  /** The message's only payload piece so far (most messages have one: no array is made for them). */
+  /** The message's only payload piece so far (most messages have one: nothing is copied for them). */
   private first: Uint8Array | null = null;
-  /** All payload pieces, once there are two or more. */
-  private pieces: Uint8Array[] | null = null;
+  /** The payload so far, once a second piece arrived; `length` bytes of it are used. */
+  private buffer: Uint8Array | null = null;
   private length = 0;
 
   /** Feeds one event; returns the completed message when `event` ends one, else null. */
@@ -22,30 +27,42 @@ export class MessageAssembler {
         if (event.first) {
           this.opcode = event.opcode;
           this.first = null;
-          this.pieces = null;
+          this.buffer = null;
           this.length = 0;
         }
         return null;
       case 'frame-data':
-        if (this.pieces !== null) this.pieces.push(event.data);
-        else if (this.first === null) this.first = event.data;
-        else {
-          this.pieces = [this.first, event.data];
-          this.first = null;
-        }
-        this.length += event.data.length;
+        this.append(event.data);
         return null;
       case 'frame-end': {
         if (!event.fin) return null;
-        const pieces = this.pieces;
-        const data = pieces !== null ? concat(pieces, this.length) : (this.first ?? EMPTY);
+        const data = this.buffer !== null ? this.buffer.subarray(0, this.length) : (this.first ?? EMPTY);
         this.first = null;
-        this.pieces = null;
+        this.buffer = null;
         this.length = 0;
         return { opcode: this.opcode, data };
       }
       default:
         return null;
     }
+  }
+
+  private append(data: Uint8Array): void {
+    if (data.length === 0) return;
+    if (this.buffer === null && this.first === null) {
+      this.first = data;
+      this.length = data.length;
+      return;
+    }
+    const needed = this.length + data.length;
+    let buffer = this.buffer;
+    if (buffer === null || needed > buffer.length) {
+      const grown = allocUnsafe(Math.max(needed, 2 * (buffer?.length ?? this.length)));
+      grown.set(buffer === null ? this.first! : buffer.subarray(0, this.length), 0);
+      this.buffer = buffer = grown;
+      this.first = null;
+    }
+    buffer.set(data, this.length);
+    this.length = needed;
   }
 }

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import fc from 'fast-check';
+import { MessageAssembler } from '../../src/core/assembler.ts';
+import { Connection } from '../../src/core/connection.ts';
+import type { Event } from '../../src/core/events.ts';
+
+/** The frame events of one message cut into `sizes`-byte fragments (first fragment text, then continuations). */
+function* fragments(payload: Uint8Array, sizes: number[]): Generator<Event> {
+  let at = 0;
+  for (let i = 0; i < sizes.length; i++) {
+    const piece = payload.subarray(at, (at += sizes[i]!));
+    const fin = i === sizes.length - 1;
+    yield { type: 'frame-start', opcode: 1, first: i === 0, fin, rsv: 0, length: piece.length } as Event;
+    if (piece.length > 0) yield { type: 'frame-data', data: piece } as Event;
+    yield { type: 'frame-end', fin } as Event;
+  }
+}
+
+/** Heap plus ArrayBuffer memory after a full collection. */
+function heldBytes(): number {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+  const { heapUsed, arrayBuffers } = process.memoryUsage();
+  return heapUsed + arrayBuffers;
+}
+
+describe('MessageAssembler', () => {
+  it('gives the same bytes for any fragmentation of a message', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 2000 }),
+        fc.array(fc.nat({ max: 300 }), { minLength: 1, maxLength: 40 }),
+        (payload, cuts) => {
+          const sizes: number[] = [];
+          let left = payload.length;
+          for (const cut of cuts.slice(0, -1)) {
+            const size = Math.min(cut, left);
+            sizes.push(size);
+            left -= size;
+          }
+          sizes.push(left);
+          const assembler = new MessageAssembler();
+          let message = null;
+          for (const event of fragments(payload, sizes)) message = assembler.push(event) ?? message;
+          assert.ok(message !== null);
+          assert.deepEqual(Buffer.from(message.data), Buffer.from(payload));
+        },
+      ),
+      { seed: 1201 },
+    );
+  });
+
+  it('returns a single-piece message without copying it', () => {
+    const payload = new Uint8Array([1, 2, 3]);
+    const assembler = new MessageAssembler();
+    let message = null;
+    for (const event of fragments(payload, [3])) message = assembler.push(event) ?? message;
+    assert.equal(message!.data.buffer, payload.buffer, 'a view of the received bytes');
+    assert.deepEqual([...message!.data], [1, 2, 3]);
+  });
+
+  it('holds memory in proportion to the bytes, not the frames: 1,000,000 one-byte frames of a 1 MB message', () => {
+    const FRAMES = 1_000_000;
+    // Server role: client frames are masked. FIN=0 TEXT/CONT, MASK|1, key 00000000, one byte 'a'.
+    const frame = (first: boolean, fin: boolean) => [
+      (fin ? 0x80 : 0) | (first ? 0x01 : 0x00),
+      0x81,
+      0,
+      0,
+      0,
+      0,
+      0x61,
+    ];
+    const conn = new Connection({ role: 'server', maxMessageSize: 2 * FRAMES });
+    const assembler = new MessageAssembler();
+    let message: Uint8Array | null = null;
+    const pull = () => {
+      for (let e = conn.nextEvent(); e !== null; e = conn.nextEvent()) {
+        const done = assembler.push(e);
+        if (done !== null) message = done.data;
+      }
+    };
+    const before = heldBytes();
+    // 64 KiB input chunks, as TCP would bring them; all but the last frame, so the message is still open.
+    const PER_CHUNK = Math.floor(65_536 / 7);
+    for (let sent = 0; sent < FRAMES - 1; ) {
+      const count = Math.min(PER_CHUNK, FRAMES - 1 - sent);
+      const chunk = new Uint8Array(count * 7);
+      for (let i = 0; i < count; i++) chunk.set(frame(sent + i === 0, false), i * 7);
+      conn.receiveData(chunk);
+      pull();
+      sent += count;
+    }
+    const held = heldBytes() - before;
+    // Bound: 3 × the message's bytes, plus 4 MiB for the last input chunk, the heap's own growth and noise.
+    const bound = 3 * FRAMES + 4 * 1024 * 1024;
+    assert.ok(
+      held < bound,
+      `an open 1 MB message held ${(held / 1e6).toFixed(1)} MB (bound ${(bound / 1e6).toFixed(1)} MB)`,
+    );
+    conn.receiveData(new Uint8Array(frame(false, true)));
+    pull();
+    assert.ok(message !== null);
+    assert.equal((message as Uint8Array).length, FRAMES);
+    assert.ok((message as Uint8Array).every((byte) => byte === 0x61));
+  });
+});
