@@ -19,6 +19,8 @@ export function fixture(name: string, args: string[], env: Record<string, string
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
+  // A fixture that has finished may exit before its stdin is ended: EPIPE then is expected, not a failure.
+  child.stdin!.on('error', () => {});
   const lines: string[] = [];
   const waiters: { match: (line: string) => boolean; resolve: (line: string) => void }[] = [];
   let rest = '';
