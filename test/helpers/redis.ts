@@ -62,6 +62,24 @@ function launch(port: number): Promise<ChildProcess> {
   });
 }
 
+/** Waits until Redis counts `want` subscribers on each channel (`sharded`: shard channels). */
+export async function subscribers(
+  redis: RedisServer,
+  want: Record<string, number>,
+  sharded = false,
+): Promise<void> {
+  const channels = Object.keys(want);
+  for (;;) {
+    const reply = (await redis.command([
+      'PUBSUB',
+      sharded ? 'SHARDNUMSUB' : 'NUMSUB',
+      ...channels,
+    ])) as unknown[];
+    if (channels.every((channel, i) => Number(reply[2 * i + 1]) === want[channel])) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
   let child: ChildProcess | null = await launch(port);

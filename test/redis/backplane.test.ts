@@ -1,24 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type RedisServer, startRedis } from '../helpers/redis.ts';
+import { type RedisServer, startRedis, subscribers } from '../helpers/redis.ts';
 import { type Fixture, fixture, reports } from './processes.ts';
 
 const portOf = async (server: Fixture) =>
   Number((await server.line((l) => l.startsWith('listening '))).split(' ')[1]);
-
-/** Waits until Redis counts `want` subscribers on each channel. */
-async function subscribers(redis: RedisServer, want: Record<string, number>, sharded = false): Promise<void> {
-  const channels = Object.keys(want);
-  for (;;) {
-    const reply = (await redis.command([
-      sharded ? 'PUBSUB' : 'PUBSUB',
-      sharded ? 'SHARDNUMSUB' : 'NUMSUB',
-      ...channels,
-    ])) as (string | number)[];
-    if (channels.every((channel, i) => Number(reply[2 * i + 1]) === want[channel])) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function channels(redis: RedisServer): Promise<string[]> {
   const reply = (await redis.command(['PUBSUB', 'CHANNELS', 'tslay:[tp]:*'])) as string[];

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { printed, type Run, run } from '../helpers/cli.ts';
-import { type RedisServer, startRedis } from '../helpers/redis.ts';
+import { type RedisServer, startRedis, subscribers } from '../helpers/redis.ts';
 import { closeClient, openClient, type TestClient } from './client.ts';
 
 async function listeningPort(r: Run): Promise<number> {
@@ -57,11 +57,7 @@ describe('tslay serve across processes', () => {
       const none = (await redis.command(['PUBSUB', 'NUMSUB', 'tslay:p:chat'])) as unknown[];
       assert.equal(Number(none[1]), 0, 'no chat socket yet, so no subscription');
       clients.push(await chat(ports[0]!));
-      for (;;) {
-        const reply = (await redis.command(['PUBSUB', 'NUMSUB', 'tslay:p:chat'])) as unknown[];
-        if (Number(reply[1]) === 1) break;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await subscribers(redis, { 'tslay:p:chat': 1 });
       clients.push(await chat(ports[1]!));
       // The first client, on the first process, hears the second join on the second process.
       while (parsed(clients[0]!).filter((m) => m.type === 'join').length < 2) {

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { type RedisServer, startRedis } from '../helpers/redis.ts';
+import { type RedisServer, startRedis, subscribers } from '../helpers/redis.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/workers.ts', import.meta.url));
 
@@ -148,11 +148,7 @@ describe('runWorkers', () => {
       const pool = await startPool({ REDIS_URL: redis.url });
       try {
         const clients = await clientsOnEveryWorker(pool.port, pool.pids);
-        for (;;) {
-          const reply = (await redis.command(['PUBSUB', 'NUMSUB', 'tslay:t:room'])) as unknown[];
-          if (Number(reply[1]) === 2) break;
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        await subscribers(redis, { 'tslay:t:room': 2 });
         await everyoneHears(clients);
         for (const c of clients) c.ws.close();
       } finally {
