@@ -15,7 +15,14 @@ Options:
   --header 'K: V'    add a request header (repeatable)
   --deflate          offer permessage-deflate (compressed messages)
   --insecure         accept any TLS certificate (wss://)
+  --proxy URL        go through this proxy: http://[user:pass@]host:port (CONNECT)
+                     or socks5://[user:pass@]host:port
+  --no-proxy         connect directly, whatever the environment says
   -h, --help         show this help
+
+Without --proxy or --no-proxy, the proxy is the environment's, as curl reads it:
+https_proxy (wss://) or http_proxy (ws://), else all_proxy, unless no_proxy
+lists the host (upper-case names too; the lower-case one wins).
 
 Received text is printed as is; binary as '[binary N bytes] HEX' (the first 64 bytes).`;
 
@@ -33,6 +40,13 @@ function describe(data: Buffer, isBinary: boolean): string {
   return `[binary ${data.length} bytes] ${data.subarray(0, HEX_PREVIEW).toString('hex')}${more}`;
 }
 
+/** `--proxy URL`, none with `--no-proxy`, else the environment's. */
+function proxyOption(proxy: string | undefined, noProxy: boolean): string | undefined {
+  if (proxy !== undefined && noProxy) throw new Error('--proxy and --no-proxy exclude each other');
+  if (noProxy) return undefined;
+  return proxy ?? 'env';
+}
+
 export async function connectCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -43,6 +57,8 @@ export async function connectCommand(argv: string[]): Promise<number> {
       header: { type: 'string', multiple: true, default: [] },
       insecure: { type: 'boolean', default: false },
       deflate: { type: 'boolean', default: false },
+      proxy: { type: 'string' },
+      'no-proxy': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -53,6 +69,7 @@ export async function connectCommand(argv: string[]): Promise<number> {
     headers: values.header.map(parseHeader),
     tls: { rejectUnauthorized: !values.insecure },
     perMessageDeflate: values.deflate,
+    proxy: proxyOption(values.proxy, values['no-proxy']),
   });
   process.stderr.write(`connected${ws.protocol ? ` (protocol ${ws.protocol})` : ''}\n`);
   ws.on('error', (error) => process.stderr.write(`error: ${error.message}\n`));

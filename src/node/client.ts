@@ -4,14 +4,16 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { Socket } from 'node:net';
-import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import { isIP, type Socket } from 'node:net';
+import { type ConnectionOptions as TlsConnectionOptions, connect as tlsConnect } from 'node:tls';
+import { UsageError } from '../core/errors.ts';
 import type { Extension } from '../core/extension.ts';
 import { type ExtensionFactory, negotiateClient, offerExtensions } from '../core/extensions.ts';
 import { checkResponse, requestHeaders } from '../core/handshake.ts';
-import type { HeaderInput } from '../core/http1.ts';
+import { type HeaderInput, headerEntries } from '../core/http1.ts';
 import { extensionFactories, type PerMessageDeflateOption } from './deflate-option.ts';
 import { HandshakeError } from './errors.ts';
+import { openTunnel, type ProxyOption, resolveProxy } from './proxy.ts';
 import { WebSocket, type WebSocketOptions } from './websocket.ts';
 
 export interface ConnectOptions extends WebSocketOptions {
@@ -27,15 +29,31 @@ export interface ConnectOptions extends WebSocketOptions {
    * Default off.
    */
   perMessageDeflate?: PerMessageDeflateOption;
-  /** Milliseconds for the whole handshake (connect, TLS, answer). Default 10 s. */
+  /** Milliseconds for the whole handshake (proxy, connect, TLS, answer, every redirect). Default 10 s. */
   handshakeTimeout?: number;
   /** Largest incoming message; beyond it the connection fails with 1009. Default 64 MiB. */
   maxPayload?: number;
-  /** An http(s).Agent (proxies, pools); by default a fresh connection that no agent keeps. */
+  /** An http(s).Agent (pools); by default a fresh connection that no agent keeps. Not with `proxy`. */
   agent?: http.Agent;
+  /**
+   * Reach the server through a proxy: `'http://[user:pass@]host:port'` (an HTTP CONNECT tunnel, with
+   * Proxy-Authorization: Basic when the URL has credentials), `'socks5://[user:pass@]host:port'` (SOCKS5, the
+   * server's name resolved by the proxy), or `'env'` for the proxy the environment names (`https_proxy` for
+   * wss://, `http_proxy` for ws://, `all_proxy`, `no_proxy`: see `proxyFromEnvironment`). For wss://, TLS to
+   * the server runs inside the tunnel. Default: no proxy, whatever the environment says.
+   */
+  proxy?: ProxyOption;
+  /**
+   * Follow 301/302/303/307/308 answers to the upgrade request (Location resolved against the current URL,
+   * http(s) standing for ws(s)). Authorization, Cookie and the URL's credentials are not carried to another
+   * origin; wss:// to ws:// is refused (INSECURE_REDIRECT). Default off: a redirect is UNEXPECTED_STATUS.
+   */
+  followRedirects?: boolean;
+  /** With `followRedirects`: the most redirects followed; one more is TOO_MANY_REDIRECTS. Default 10. */
+  maxRedirects?: number;
   /** wss:// only: TLS options (`ca`, `rejectUnauthorized`, `cert`, `key`, `servername`…). */
   tls?: TlsConnectionOptions;
-  /** Abort the handshake (code ABORTED). */
+  /** Abort the handshake, proxy and redirects included (code ABORTED). */
   signal?: AbortSignal;
   /** Masking keys (tests inject a deterministic source). Default: crypto-strong random bytes. */
   randomMask?: () => Uint8Array;
@@ -71,65 +89,216 @@ export function parseWebSocketUrl(url: string | URL): URL {
 }
 
 /** Opens a WebSocket; resolves once the handshake is complete (the WebSocket is open). */
-export function connect(url: string | URL, options: ConnectOptions = {}): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const target = parseWebSocketUrl(url);
-    const secure = SCHEMES[target.protocol]!;
-    const factories = extensionFactories(options, 'client');
-    const extensionsOffered = offerExtensions(factories);
-    const { headers, key } = requestHeaders({
-      protocols: options.protocols,
-      origin: options.origin,
-      extensions: extensionsOffered,
-      headers: options.headers,
-    });
-    // URL keeps IPv6 literals bracketed; node wants the bare address (and brackets the Host header itself).
-    const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
-    const request = (secure ? https.request : http.request)({
-      ...(secure ? options.tls : {}),
-      host,
-      port: target.port || (secure ? 443 : 80),
-      path: `${target.pathname}${target.search}`,
-      headers,
-      agent: options.agent ?? false,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
-    let settled = false;
-    const fail = (error: HandshakeError) => {
-      if (settled) return;
-      settled = true;
+export async function connect(url: string | URL, options: ConnectOptions = {}): Promise<WebSocket> {
+  const first = asWebSocketUrl(parseWebSocketUrl(url));
+  const maxRedirects = redirectLimit(options);
+  const factories = extensionFactories(options, 'client');
+  if (options.proxy !== undefined && options.agent !== undefined) {
+    throw new HandshakeError(
+      'INVALID_PROXY',
+      'proxy and agent do not go together (the proxy opens the connection)',
+    );
+  }
+  const deadline = handshakeDeadline(options);
+  try {
+    let hop: Hop = { url: first, headers: options.headers ? headerEntries(options.headers) : [] };
+    for (let redirects = 0; ; redirects++) {
+      const outcome = await attempt(hop, options, factories, deadline.signal);
+      if (outcome instanceof WebSocket) return outcome;
+      if (redirects >= maxRedirects) {
+        throw new HandshakeError('TOO_MANY_REDIRECTS', `more than ${maxRedirects} redirects`, {
+          status: outcome.status,
+        });
+      }
+      hop = nextHop(hop, outcome);
+    }
+  } finally {
+    deadline.dispose();
+  }
+}
+
+/** One request of the handshake: where it goes, and the application's headers still sent there. */
+interface Hop {
+  url: URL;
+  headers: Array<[string, string]>;
+}
+
+/** A 3xx answer to follow. */
+interface Redirect {
+  status: number;
+  location: string;
+}
+
+const DEFAULT_MAX_REDIRECTS = 10;
+const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+
+/** How many redirects to follow: 0 without `followRedirects`; throws `UsageError` for a bad `maxRedirects`. */
+function redirectLimit(options: ConnectOptions): number {
+  if (!options.followRedirects) return 0;
+  const max = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
+  if (!Number.isSafeInteger(max) || max < 0) {
+    throw new UsageError('INVALID_OPTION', `maxRedirects must be an integer >= 0, got ${String(max)}`);
+  }
+  return max;
+}
+
+/** One signal for the whole handshake: the timeout and the application's signal abort it with a typed reason. */
+function handshakeDeadline(options: ConnectOptions): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new HandshakeError('HANDSHAKE_TIMEOUT', 'the opening handshake timed out')),
+    options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+  );
+  const outer = options.signal;
+  const onAbort = () =>
+    controller.abort(
+      new HandshakeError('ABORTED', 'the opening handshake was aborted', { cause: outer?.reason }),
+    );
+  if (outer?.aborted) onAbort();
+  else outer?.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
       clearTimeout(timer);
+      outer?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+/** What one request sends, computed before any connection is opened (bad headers throw here). */
+interface Prepared {
+  headers: Record<string, string>;
+  key: string;
+  extensionsOffered: string;
+}
+
+function prepare(hop: Hop, options: ConnectOptions, factories: readonly ExtensionFactory[]): Prepared {
+  const extensionsOffered = offerExtensions(factories);
+  const { headers, key } = requestHeaders({
+    protocols: options.protocols,
+    origin: options.origin,
+    extensions: extensionsOffered,
+    headers: [...hop.headers, ...urlCredentials(hop)],
+  });
+  return { headers, key, extensionsOffered };
+}
+
+/** The URL's `user:pass` as Basic credentials, unless the application sends its own Authorization. */
+function urlCredentials(hop: Hop): Array<[string, string]> {
+  const { username, password } = hop.url;
+  if (username === '' && password === '') return [];
+  if (hop.headers.some(([name]) => name.toLowerCase() === 'authorization')) return [];
+  let pair: string;
+  try {
+    pair = `${decodeURIComponent(username)}:${decodeURIComponent(password)}`;
+  } catch (error) {
+    throw new HandshakeError('INVALID_URL', 'invalid percent-encoding in the URL credentials', {
+      cause: error,
+    });
+  }
+  return [['Authorization', `Basic ${Buffer.from(pair).toString('base64')}`]];
+}
+
+/** One request: through the proxy's tunnel when there is one; a WebSocket, or the redirect to follow. */
+async function attempt(
+  hop: Hop,
+  options: ConnectOptions,
+  factories: readonly ExtensionFactory[],
+  signal: AbortSignal,
+): Promise<WebSocket | Redirect> {
+  const prepared = prepare(hop, options, factories);
+  const proxy = resolveProxy(options.proxy, hop.url);
+  const target = { host: hop.url.hostname, port: portOf(hop.url) };
+  const tunnel = proxy === undefined ? undefined : await openTunnel(proxy, target, signal);
+  return handshake(hop, prepared, options, factories, signal, tunnel);
+}
+
+function isSecure(url: URL): boolean {
+  return SCHEMES[url.protocol]!;
+}
+
+function portOf(url: URL): number {
+  return url.port === '' ? (isSecure(url) ? 443 : 80) : Number(url.port);
+}
+
+/** URL keeps IPv6 literals bracketed; node wants the bare address (and brackets the Host header itself). */
+function bareHost(url: URL): string {
+  return url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+}
+
+/** The upgrade request, on a connection of its own or on the tunnel (with TLS inside it for wss://). */
+function sendRequest(hop: Hop, headers: Record<string, string>, options: ConnectOptions, tunnel?: Socket) {
+  const secure = isSecure(hop.url);
+  const request = secure ? https.request : http.request;
+  const common = {
+    host: bareHost(hop.url),
+    port: portOf(hop.url),
+    path: `${hop.url.pathname}${hop.url.search}`,
+    headers,
+  };
+  if (tunnel === undefined) {
+    return request({ ...(secure ? options.tls : {}), ...common, agent: options.agent ?? false });
+  }
+  const createConnection = () => (secure ? tlsInTunnel(tunnel, common.host, options.tls) : tunnel);
+  return request({ ...common, defaultPort: secure ? 443 : 80, createConnection });
+}
+
+/** TLS to the server inside the tunnel; SNI is the server's name (none for an address, as https does). */
+function tlsInTunnel(tunnel: Socket, host: string, tls: TlsConnectionOptions | undefined): Socket {
+  const servername = tls?.servername ?? (isIP(host) === 0 ? host : '');
+  return tlsConnect({ ...tls, socket: tunnel, host, servername });
+}
+
+/** Sends the upgrade request and waits for the 101 (a WebSocket), a redirect to follow, or a failure. */
+function handshake(
+  hop: Hop,
+  prepared: Prepared,
+  options: ConnectOptions,
+  factories: readonly ExtensionFactory[],
+  signal: AbortSignal,
+  tunnel?: Socket,
+): Promise<WebSocket | Redirect> {
+  return new Promise((resolve, reject) => {
+    let request: http.ClientRequest;
+    try {
+      request = sendRequest(hop, prepared.headers, options, tunnel);
+    } catch (error) {
+      tunnel?.destroy();
+      throw error;
+    }
+    let settled = false;
+    const settle = () => {
+      if (settled) return false;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const fail = (error: unknown) => {
+      if (!settle()) return;
       request.destroy();
       reject(error);
     };
-    const timer = setTimeout(
-      () => fail(new HandshakeError('HANDSHAKE_TIMEOUT', 'the opening handshake timed out')),
-      options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
-    );
+    const onAbort = () => fail(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
     request.on('error', (error: NodeJS.ErrnoException) => {
       const code = error.name === 'AbortError' ? 'ABORTED' : (error.code ?? 'ECONNRESET');
       fail(new HandshakeError(code, error.message, { cause: error }));
     });
     request.on('response', (res) => {
-      readBody(res, (body) => {
-        const status = res.statusCode ?? 0;
-        fail(
-          new HandshakeError('UNEXPECTED_STATUS', `unexpected status ${status} (101 required)`, {
-            status,
-            body,
-          }),
-        );
-      });
+      const redirect = options.followRedirects ? redirectOf(res) : undefined;
+      if (redirect === undefined) return readBody(res, (body) => fail(unexpectedStatus(res, body)));
+      if (settle()) resolve(redirect);
+      request.destroy();
     });
     request.on('upgrade', (res: http.IncomingMessage, socket: Socket, head: Buffer) => {
       if (settled) return socket.destroy();
-      const negotiated = finishHandshake(res, key, options, factories, extensionsOffered);
+      const negotiated = finishHandshake(res, prepared.key, options, factories, prepared.extensionsOffered);
       if (negotiated instanceof HandshakeError) {
         socket.destroy();
         return fail(negotiated);
       }
-      settled = true;
-      clearTimeout(timer);
+      settle();
       resolve(
         new WebSocket(socket, {
           ...options,
@@ -143,6 +312,93 @@ export function connect(url: string | URL, options: ConnectOptions = {}): Promis
     });
     request.end();
   });
+}
+
+function unexpectedStatus(res: http.IncomingMessage, body: string): HandshakeError {
+  const status = res.statusCode ?? 0;
+  return new HandshakeError('UNEXPECTED_STATUS', `unexpected status ${status} (101 required)`, {
+    status,
+    body,
+  });
+}
+
+/** A 301/302/303/307/308 with a Location; any other answer is not a redirect. */
+function redirectOf(res: http.IncomingMessage): Redirect | undefined {
+  const status = res.statusCode ?? 0;
+  const location = res.headers.location;
+  if (!REDIRECT_STATUSES.has(status) || typeof location !== 'string') return undefined;
+  return { status, location };
+}
+
+/** Location schemes, as the WebSocket scheme they stand for. */
+const REDIRECT_SCHEMES: Readonly<Record<string, string>> = {
+  'ws:': 'ws:',
+  'wss:': 'wss:',
+  'http:': 'ws:',
+  'https:': 'wss:',
+};
+
+/** `url` with http(s) as the ws(s) it stands for (a copy when it changes). */
+function asWebSocketUrl(url: URL): URL {
+  const scheme = REDIRECT_SCHEMES[url.protocol]!;
+  if (scheme === url.protocol) return url;
+  const copy = new URL(url);
+  copy.protocol = scheme;
+  return copy;
+}
+
+/** A URL for messages: no credentials, no query. */
+function shown(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
+
+/** The Location resolved against the current URL, as ws(s); throws INVALID_REDIRECT or INSECURE_REDIRECT. */
+function redirectUrl(current: URL, redirect: Redirect): URL {
+  let next: URL;
+  try {
+    next = new URL(redirect.location, current);
+  } catch (error) {
+    throw new HandshakeError('INVALID_REDIRECT', `redirect ${redirect.status} to an invalid Location`, {
+      status: redirect.status,
+      cause: error,
+    });
+  }
+  const scheme = REDIRECT_SCHEMES[next.protocol];
+  if (scheme === undefined) {
+    throw new HandshakeError(
+      'INVALID_REDIRECT',
+      `redirect ${redirect.status} to ${next.protocol} (not ws: or wss:)`,
+      {
+        status: redirect.status,
+      },
+    );
+  }
+  next = asWebSocketUrl(next);
+  next.hash = '';
+  if (isSecure(current) && scheme === 'ws:') {
+    throw new HandshakeError(
+      'INSECURE_REDIRECT',
+      `refused redirect from ${shown(current)} to ${shown(next)}`,
+      {
+        status: redirect.status,
+      },
+    );
+  }
+  return next;
+}
+
+/** Headers that are not carried to another origin (RFC 9110 §15.4, as fetch and curl do). */
+const CREDENTIAL_HEADERS = ['authorization', 'cookie'];
+
+/**
+ * The next request: same headers on the same origin; on another one, without Authorization and Cookie (the
+ * URL's credentials are the Location's own: a relative Location keeps the current ones, being same-origin).
+ */
+function nextHop(hop: Hop, redirect: Redirect): Hop {
+  const url = redirectUrl(hop.url, redirect);
+  if (url.origin === hop.url.origin) return { url, headers: hop.headers };
+  const headers = hop.headers.filter(([name]) => !CREDENTIAL_HEADERS.includes(name.toLowerCase()));
+  return { url, headers };
 }
 
 /** Checks the 101 answer and negotiates extensions. */

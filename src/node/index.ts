@@ -9,6 +9,7 @@ export {
   WebSocketError,
   type WebSocketErrorCode,
 } from './errors.ts';
+export { MAX_PROXY_ANSWER, type ProxyOption, proxyFromEnvironment } from './proxy.ts';
 export {
   type EndReason,
   type ReconnectingEvents,
