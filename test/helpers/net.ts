@@ -2,10 +2,12 @@
  * Loopback helpers for node/ tests: raw TCP peers that speak exact bytes (a hand-written client handshake, a
  * hand-written server), frame builders with a fixed mask, and collectors. Everything listens on port 0.
  */
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import { encodeFrame } from '../../src/core/frame.ts';
 import { acceptKey } from '../../src/core/handshake.ts';
+import { HandshakeError } from '../../src/node/errors.ts';
 
 export const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 export const MASK = new Uint8Array([0x37, 0xfa, 0x21, 0x3d]);
@@ -112,4 +114,24 @@ export function switchingProtocols(request: string, extra = '', accept?: string)
 /** Resolves once `predicate` holds, checking after each turn of the event loop (no clock involved). */
 export async function until(predicate: () => boolean): Promise<void> {
   while (!predicate()) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A port that was free a moment ago (for servers that cannot listen on port 0 themselves). */
+export async function freePort(): Promise<number> {
+  const probe = net.createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as net.AddressInfo;
+  probe.close();
+  await once(probe, 'close');
+  return port;
+}
+
+/** The HandshakeError `promise` rejects with (fails the test if it resolves or rejects otherwise). */
+export async function rejection(promise: Promise<unknown>): Promise<HandshakeError> {
+  const error = await promise.then(
+    () => assert.fail('expected a rejection'),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof HandshakeError, String(error));
+  return error;
 }

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import { createClient } from 'redis';
+import { freePort } from './net.ts';
 
 export interface RedisServer {
   port: number;
@@ -17,14 +18,6 @@ export interface RedisServer {
   /** Runs one command on a fresh connection. */
   command(args: string[]): Promise<unknown>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function launch(port: number): Promise<ChildProcess> {

@@ -1,23 +1,14 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { describe, test } from 'node:test';
 import { WebSocketServer as WsServer } from 'ws';
 import { Opcode } from '../../src/core/constants.ts';
 import { connect, HandshakeError, serve } from '../../src/node/index.ts';
 import { selfSignedCertificate } from '../helpers/certificate.ts';
-import { rawServer, serverFrame, switchingProtocols } from '../helpers/net.ts';
+import { freePort, rawServer, serverFrame, switchingProtocols } from '../helpers/net.ts';
 
 type CloseArgs = [code: number, reason: string, wasClean: boolean];
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as net.AddressInfo;
-  probe.close();
-  await once(probe, 'close');
-  return port;
-}
 
 describe('connect(): handshake errors are typed', () => {
   test('a URL that does not parse → INVALID_URL', async () => {

@@ -14,27 +14,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { type WebSocket as WsPeer, WebSocketServer as WsServer } from 'ws';
-import {
-  connect,
-  HandshakeError,
-  MAX_PROXY_ANSWER,
-  proxyFromEnvironment,
-  type WebSocket,
-} from '../../src/node/index.ts';
+import { connect, MAX_PROXY_ANSWER, proxyFromEnvironment, type WebSocket } from '../../src/node/index.ts';
 import { makeCertificate } from '../helpers/certificate.ts';
 import { run } from '../helpers/cli.ts';
-import { collect } from '../helpers/net.ts';
+import { collect, freePort, rejection } from '../helpers/net.ts';
 
 // ------------------------------------------------------------------------------------------- helpers
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as net.AddressInfo;
-  probe.close();
-  await once(probe, 'close');
-  return port;
-}
 
 interface ProxyProcess {
   child: ChildProcess;
@@ -212,15 +197,6 @@ async function scriptedProxy(handler: RawHandler) {
       await once(server, 'close');
     },
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<HandshakeError> {
-  const error = await promise.then(
-    () => assert.fail('expected a rejection'),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof HandshakeError, String(error));
-  return error;
 }
 
 /** Sets environment variables for the duration of `body`. */

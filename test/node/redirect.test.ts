@@ -10,9 +10,9 @@ import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { UsageError } from '../../src/core/errors.ts';
-import { connect, HandshakeError, handleUpgrade, type WebSocket } from '../../src/node/index.ts';
+import { connect, handleUpgrade, type WebSocket } from '../../src/node/index.ts';
 import { makeCertificate } from '../helpers/certificate.ts';
-import { rawServer } from '../helpers/net.ts';
+import { rawServer, rejection } from '../helpers/net.ts';
 
 type Answer = { status: number; location?: string } | 'upgrade';
 
@@ -56,15 +56,6 @@ async function server(route: (path: string) => Answer, tls?: { cert: string; key
       await once(httpServer, 'close');
     },
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<HandshakeError> {
-  const error = await promise.then(
-    () => assert.fail('expected a rejection'),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof HandshakeError, String(error));
-  return error;
 }
 
 async function closeClient(ws: WebSocket): Promise<void> {
