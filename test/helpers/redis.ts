@@ -62,7 +62,8 @@ export async function subscribers(
   sharded = false,
 ): Promise<void> {
   const channels = Object.keys(want);
-  for (;;) {
+  for (let tries = 0; ; tries++) {
+    if (tries === 1500) throw new Error(`Redis never counted the subscribers ${JSON.stringify(want)}`);
     const reply = (await redis.command([
       'PUBSUB',
       sharded ? 'SHARDNUMSUB' : 'NUMSUB',

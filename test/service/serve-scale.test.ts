@@ -42,6 +42,22 @@ async function hears(client: TestClient, ...texts: string[]): Promise<void> {
   while (!heard()) await client.received(client.messages.length + 1);
 }
 
+/**
+ * `sender` says `text` until every client has heard it: a process's subscription reaches the others a moment
+ * after its first socket was greeted, and a message published before it arrives is not for that process.
+ */
+async function sayUntilHeard(sender: TestClient, text: string, clients: TestClient[]): Promise<void> {
+  let done = false;
+  const heard = Promise.all(clients.map((c) => hears(c, text))).then(() => {
+    done = true;
+  });
+  for (let tries = 0; !done; tries++) {
+    assert.ok(tries < 200, `every client heard ${JSON.stringify(text)}`);
+    sender.ws.send(text);
+    await Promise.race([heard, new Promise((resolve) => setTimeout(resolve, 100))]);
+  }
+}
+
 describe('tslay serve across processes', () => {
   let redis: RedisServer;
   before(async () => {
@@ -59,6 +75,7 @@ describe('tslay serve across processes', () => {
       clients.push(await chat(ports[0]!));
       await subscribers(redis, { 'tslay:p:chat': 1 });
       clients.push(await chat(ports[1]!));
+      await subscribers(redis, { 'tslay:p:chat': 2 });
       // The first client, on the first process, hears the second join on the second process.
       while (parsed(clients[0]!).filter((m) => m.type === 'join').length < 2) {
         await clients[0]!.received(clients[0]!.messages.length + 1);
@@ -74,8 +91,7 @@ describe('tslay serve across processes', () => {
       await Promise.all(
         servers.map((s) => stderrLine(s, /^tslay: backplane gap: .* lost on protocols chat \(reconnect\)$/)),
       );
-      clients[1]!.ws.send('after the outage');
-      await Promise.all(clients.map((c) => hears(c, 'after the outage')));
+      await sayUntilHeard(clients[1]!, 'after the outage', clients);
     } finally {
       await Promise.all(clients.map(closeClient));
       for (const s of servers) assert.equal(await stop(s), 0);
@@ -91,10 +107,8 @@ describe('tslay serve across processes', () => {
       assert.equal(stdout.trim().split('\n').length, 2, 'two worker processes');
       // Connections alternate between the workers, so four clients cover both.
       for (let i = 0; i < 4; i++) clients.push(await chat(port));
-      clients[0]!.ws.send('to everyone');
-      await Promise.all(clients.map((c) => hears(c, 'to everyone')));
-      clients[3]!.ws.send('and back');
-      await Promise.all(clients.map((c) => hears(c, 'and back')));
+      await sayUntilHeard(clients[0]!, 'to everyone', clients);
+      await sayUntilHeard(clients[3]!, 'and back', clients);
       const closed = clients.map((c) => c.closed);
       assert.equal(await stop(server), 0);
       assert.deepEqual(new Set(await Promise.all(closed)), new Set([1001]));
