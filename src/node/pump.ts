@@ -93,6 +93,8 @@ export class Pump {
   private error: Error | null = null;
   private closed = false;
   private onWritten: (() => void) | null = null;
+  /** The upgrade's head, until it is fed on the turn after the pump was made (see `receive`). */
+  private pendingHead: Uint8Array | null = null;
 
   constructor(conn: Connection, socket: Socket, handler: PumpHandler, options: PumpOptions) {
     this.conn = conn;
@@ -119,10 +121,33 @@ export class Pump {
     return this.closed;
   }
 
-  /** Feeds bytes received before the pump existed (the `head` of an upgrade), then pulls. */
+  /**
+   * Feeds bytes received before the pump existed (the `head` of an upgrade), then pulls. A head with bytes is
+   * fed on the next turn, with the socket paused until then: the application gets its WebSocket (and attaches
+   * its listeners) first, so what it answers to a message that came with the handshake leaves before anything
+   * the core sends about bytes after that message (a close for a protocol error, say), as it does for every
+   * later message.
+   */
   receive(head: Uint8Array): void {
-    if (head.length > 0) this.conn.receiveData(head);
+    if (head.length === 0) {
+      this.pull();
+      return;
+    }
+    this.pendingHead = head;
+    this.socket.pause();
+    setImmediate(() => {
+      if (this.feedPendingHead() && !this.closed && !this.appPaused && !this.writePaused) this.resumeSocket();
+    });
+  }
+
+  /** Feeds the head if it is still waiting; false when there was none. */
+  private feedPendingHead(): boolean {
+    const head = this.pendingHead;
+    if (head === null) return false;
+    this.pendingHead = null;
+    this.conn.receiveData(head);
     this.pull();
+    return true;
   }
 
   /** Pulls events until the connection needs data or reading is paused, then flushes once. */
@@ -198,7 +223,7 @@ export class Pump {
   }
 
   private resumeSocket(): void {
-    if (this.closed) return;
+    if (this.closed || this.pendingHead !== null) return;
     this.socket.resume();
     this.pull();
   }
@@ -242,6 +267,7 @@ export class Pump {
 
   /** @internal socket 'close' */
   socketClosed(): void {
+    this.feedPendingHead();
     this.closed = true;
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     this.closeTimer = null;

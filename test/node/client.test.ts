@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type * as net from 'node:net';
 import { describe, test } from 'node:test';
+import { inflateRawSync } from 'node:zlib';
 import { WebSocketServer as WsServer } from 'ws';
 import { Opcode } from '../../src/core/constants.ts';
 import { connect, HandshakeError, serve } from '../../src/node/index.ts';
@@ -181,4 +182,77 @@ describe('connect(): transports', () => {
     assert.deepEqual([code, wasClean], [4001, true]);
     await new Promise((resolve) => wss.close(resolve));
   });
+});
+
+/** The frames a client sent (unmasked; compressed payloads inflated), as [opcode, payload]. */
+function clientFrames(bytes: Buffer): [number, Buffer][] {
+  const frames: [number, Buffer][] = [];
+  for (let at = 0; at + 2 <= bytes.length; ) {
+    const b0 = bytes[at]!;
+    let length = bytes[at + 1]! & 0x7f;
+    let p = at + 2;
+    if (length === 126) {
+      length = bytes.readUInt16BE(p);
+      p += 2;
+    }
+    const mask = bytes.subarray(p, p + 4);
+    p += 4;
+    let payload = Buffer.from(bytes.subarray(p, p + length).map((x, i) => x ^ mask[i % 4]!));
+    if (b0 & 0x40) payload = inflateRawSync(Buffer.concat([payload, Buffer.from([0, 0, 0xff, 0xff])]));
+    frames.push([b0 & 0x0f, payload]);
+    at = p + length;
+  }
+  return frames;
+}
+
+describe('connect(): frames that arrive with the 101 answer', () => {
+  // A text message, then a frame with the reserved opcode 15, then a ping: all in the chunk of the 101 answer.
+  // The application's echo of the message leaves before the 1002 close, with and without permessage-deflate.
+  for (const deflate of [false, true]) {
+    test(`the echo of the message goes out before the close for the violation that follows${deflate ? ' (permessage-deflate)' : ''}`, async () => {
+      const received: Buffer[] = [];
+      let serverSocketClosed: Promise<unknown> = Promise.resolve();
+      const raw = await rawServer((socket, request) => {
+        const text = deflate
+          ? Buffer.from([0xc1, 7, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]) // "Hello", compressed
+          : Buffer.from(serverFrame(Opcode.Text, 'Hello'));
+        socket.on('data', (chunk: Buffer) => {
+          received.push(chunk);
+          // The client's close frame: answer it by closing the TCP connection, as a server does.
+          if (clientFrames(Buffer.concat(received)).some(([opcode]) => opcode === Opcode.Close)) socket.end();
+        });
+        serverSocketClosed = once(socket, 'close');
+        socket.write(
+          Buffer.concat([
+            Buffer.from(
+              switchingProtocols(request, deflate ? 'Sec-WebSocket-Extensions: permessage-deflate\r\n' : ''),
+              'latin1',
+            ),
+            text,
+            Buffer.from(serverFrame(15, 'abcde')),
+            Buffer.from(serverFrame(Opcode.Ping, '')),
+          ]),
+        );
+      });
+      const ws = await connect(`ws://127.0.0.1:${raw.port}/`, { perMessageDeflate: deflate });
+      const errors: string[] = [];
+      ws.on('error', (error) => errors.push(error.name));
+      ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+      await new Promise((resolve) => ws.on('close', resolve));
+      assert.deepEqual(errors, ['ProtocolError']);
+      await serverSocketClosed;
+      const frames = clientFrames(Buffer.concat(received));
+      assert.deepEqual(
+        frames.map(([opcode, payload]) => [
+          opcode,
+          opcode === Opcode.Close ? payload.readUInt16BE(0) : payload.toString(),
+        ]),
+        [
+          [Opcode.Text, 'Hello'],
+          [Opcode.Close, 1002],
+        ],
+      );
+      await raw.close();
+    });
+  }
 });
