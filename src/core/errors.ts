@@ -27,6 +27,12 @@ export class ProtocolError extends Error {
     readonly code: ProtocolErrorCode,
     readonly closeCode: CloseCode | number,
     message: string,
+    /**
+     * An extension's decoder failing past its output limit: the bytes it decoded up to the limit, which the
+     * caller still validates, so that the first offending byte decides the close code (1007 for invalid UTF-8
+     * within the limit, else 1009) however the input was chunked.
+     */
+    readonly decoded?: readonly Uint8Array[],
   ) {
     super(message);
   }

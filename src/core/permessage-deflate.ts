@@ -10,7 +10,8 @@
  * Memory per connection (zlib's formulas from zconf.h):
  *   deflate: (1 << (windowBits + 2)) + (1 << (memLevel + 9)) bytes, plus ~6 KiB of state
  *            = 128 KiB + 128 KiB = 256 KiB at windowBits 15, memLevel 8 (the defaults)
- *   inflate: (1 << windowBits) bytes of window, plus ~7 KiB of state = ~39 KiB at windowBits 15
+ *   inflate: (1 << 15) bytes of window, plus ~7 KiB of state = ~39 KiB (we always inflate with 15 bits: see
+ *            `decode`)
  * plus a Node stream wrapper (~2 KiB of JS heap) per context. Both contexts are created lazily, on the first
  * compressed message in their direction, so a connection that never sends or receives one costs nothing. A side
  * without context takeover frees its context at the end of every message, so an idle connection with
@@ -26,7 +27,7 @@
  * windowBits 8: zlib's deflate does not support an 8-bit window (deflateInit2 rejects it for raw streams, "until
  * 256-byte window bug fixed"), so we deflate with 9 when 8 is negotiated, as ws does. This is still correct:
  * zlib never emits a distance larger than w_size - MIN_LOOKAHEAD = 512 - 262 = 250 bytes with a 9-bit window,
- * which fits a peer's 256-byte window. Inflating with 8 is supported and used as negotiated.
+ * which fits a peer's 256-byte window. Inflating always uses a 15-bit window, whatever was negotiated.
  */
 import { concat } from './bytes.ts';
 import { CloseCode, Rsv } from './constants.ts';
@@ -327,7 +328,11 @@ export class DeflateExtension implements Extension {
 
   /** RFC 7692 §7.2.2: append 00 00 ff ff to the message's payload and inflate; here one fragment at a time. */
   decode(data: Uint8Array, fin: boolean, limit: number): Uint8Array[] | ProtocolError {
-    const inflater = (this.#inflater ??= createRawInflater(this.params.receiveWindowBits));
+    // Always a 15-bit window, whatever client_max_window_bits/server_max_window_bits limited the peer to: a
+    // larger window inflates every stream a smaller one does (RFC 7692 §7.1.2), and a peer whose back-references
+    // reach further than it agreed to is accepted under every chunking (zlib checks distances only against what
+    // its window holds, so a smaller window made the verdict depend on how the bytes arrived), as ws does.
+    const inflater = (this.#inflater ??= createRawInflater(15));
     const chunks: Uint8Array[] = [];
     let total = 0;
     for (const input of fin ? [data, TAIL] : [data]) {
@@ -345,10 +350,14 @@ export class DeflateExtension implements Extension {
       for (const chunk of out.chunks) chunks.push(chunk);
       total += out.length;
       if (out.overflow) {
+        // The bytes up to the limit go with the error: invalid UTF-8 among them is the first offence.
+        const last = chunks.length - 1;
+        chunks[last] = chunks[last]!.subarray(0, chunks[last]!.length - (total - limit));
         return this.#failDecode(
           'MESSAGE_TOO_BIG',
           CloseCode.MessageTooBig,
           `message inflates past ${limit} bytes`,
+          chunks,
         );
       }
       this.#inflateEnded ||= out.ended;
@@ -395,10 +404,11 @@ export class DeflateExtension implements Extension {
     code: 'EXTENSION_ERROR' | 'MESSAGE_TOO_BIG',
     closeCode: number,
     message: string,
+    decoded?: Uint8Array[],
   ): ProtocolError {
     this.#inflater = closeZlib(this.#inflater);
     this.#inflateEnded = false;
-    return new ProtocolError(code, closeCode, `permessage-deflate: ${message}`);
+    return new ProtocolError(code, closeCode, `permessage-deflate: ${message}`, decoded);
   }
 }
 

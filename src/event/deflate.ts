@@ -18,7 +18,15 @@ import { concat } from '../core/bytes.ts';
 import { CloseCode, Opcode, Rsv } from '../core/constants.ts';
 import { ProtocolError } from '../core/errors.ts';
 import { DeflateExtension, type DeflateParams, deflateParams } from '../core/permessage-deflate.ts';
-import { isValidUtf8 } from '../core/utf8.ts';
+import { isValidUtf8, Utf8Validator } from '../core/utf8.ts';
+
+function invalidText(): ProtocolError {
+  return new ProtocolError(
+    'INVALID_UTF8',
+    CloseCode.InvalidFramePayloadData,
+    'permessage-deflate: text is not valid UTF-8',
+  );
+}
 
 /** wslay's default message limit (2^31 - 1 bytes); a message that inflates past it fails with 1009. */
 const DEFAULT_MAX_MESSAGE_SIZE = 2 ** 31 - 1;
@@ -55,15 +63,16 @@ export function createDeflateCodec(source: DeflateExtension | DeflateCodecOption
     decompress({ opcode, rsv, msg }) {
       if ((rsv & Rsv.Rsv1) === 0) return msg;
       const chunks = extension.decode(msg, true, limit);
-      if (chunks instanceof ProtocolError) return chunks;
-      const data = concat(chunks);
-      if (opcode === Opcode.Text && !isValidUtf8(data)) {
-        return new ProtocolError(
-          'INVALID_UTF8',
-          CloseCode.InvalidFramePayloadData,
-          'permessage-deflate: text is not valid UTF-8',
-        );
+      if (chunks instanceof ProtocolError) {
+        // Past the limit, invalid UTF-8 within it is the first offence (as in the core, however bytes arrive).
+        if (opcode === Opcode.Text && chunks.decoded !== undefined) {
+          const utf8 = new Utf8Validator();
+          if (!chunks.decoded.every((piece) => utf8.push(piece))) return invalidText();
+        }
+        return chunks;
       }
+      const data = concat(chunks);
+      if (opcode === Opcode.Text && !isValidUtf8(data)) return invalidText();
       return data;
     },
     free() {

@@ -170,7 +170,7 @@ describe('decoding failures', () => {
     assert.equal(result.closeCode, CloseCode.InvalidFramePayloadData);
   });
 
-  test('a back reference beyond the negotiated window fails with 1007', () => {
+  test('a back reference beyond the negotiated window is accepted (we inflate with a 15-bit window)', () => {
     // zlib checks distances against the window it kept from earlier calls, so refer across messages.
     const data = new Uint8Array(1000).map((_, i) => (i * 7919) % 251);
     const sender = new DeflateExtension(params({ sendWindowBits: 15 }));
@@ -180,11 +180,11 @@ describe('decoding failures', () => {
     const wide = new DeflateExtension(params({ receiveWindowBits: 10 }));
     decodeMessage(wide, [m1]);
     assert.deepEqual(decodeMessage(wide, [m2]), data);
+    // Under a 9-bit window zlib would refuse distance 1000 or not depending on how the bytes were chunked;
+    // one rule for every chunking: accept, as ws does.
     const narrow = new DeflateExtension(params({ receiveWindowBits: 9 }));
     decodeMessage(narrow, [m1]);
-    const result = narrow.decode(m2, true, 1 << 20);
-    assert.ok(result instanceof ProtocolError);
-    assert.equal(result.closeCode, 1007);
+    assert.deepEqual(decodeMessage(narrow, [m2]), data);
   });
 
   test('without context takeover from the peer, a back reference to the previous message fails', () => {
