@@ -120,6 +120,50 @@ describe('tslay connect', () => {
     await new Promise((resolve) => wss.close(resolve));
   });
 
+  test('--reconnect: a lost connection is opened again, lines typed meanwhile are sent, end of input closes with 1000', async () => {
+    const wss = new WsServer({ port: 0, host: '127.0.0.1' });
+    await once(wss, 'listening');
+    const { port } = wss.address() as AddressInfo;
+    const received: string[][] = [];
+    const lastClosed = new Promise<number>((resolve) => {
+      wss.on('connection', (peer) => {
+        const messages: string[] = [];
+        received.push(messages);
+        peer.on('message', (data: Buffer) => {
+          messages.push(data.toString());
+          if (received.length === 1) peer.terminate(); // the first connection is lost after one line
+        });
+        peer.on('close', (code) => {
+          if (received.length === 2) resolve(code);
+        });
+      });
+    });
+    const r = run(['connect', `ws://127.0.0.1:${port}/`, '--reconnect', '--max-delay', '50']);
+    const stderrHas = async (pattern: RegExp) => {
+      while (!pattern.test(r.stderr.join(''))) await once(r.child.stderr!, 'data');
+    };
+    await stderrHas(/connected \(attempt 1\)/);
+    r.child.stdin!.write('one\n');
+    await stderrHas(/closed: 1006 \(not clean\)\nreconnecting in \d+ ms \(attempt 2\)/);
+    r.child.stdin!.write('two\n');
+    await stderrHas(/connected \(attempt 2\)/);
+    r.child.stdin!.end('three\n');
+    assert.equal(await lastClosed, 1000);
+    assert.equal(await r.exit, 0, r.stderr.join(''));
+    assert.deepEqual(received, [['one'], ['two', 'three']]);
+    await new Promise((resolve) => wss.close(resolve));
+  });
+
+  test('--reconnect gives up on a 401 answer (4xx is final) with a non-zero exit', async () => {
+    const wss = new WsServer({ port: 0, host: '127.0.0.1', verifyClient: () => false });
+    await once(wss, 'listening');
+    const { port } = wss.address() as AddressInfo;
+    const r = run(['connect', `ws://127.0.0.1:${port}/`, '--reconnect', '--max-delay', '50']);
+    assert.equal(await r.exit, 1);
+    assert.match(r.stderr.join(''), /failed: .*401.*\ngave up: final-status/);
+    await new Promise((resolve) => wss.close(resolve));
+  });
+
   test('a refused connection is reported on stderr with a non-zero exit', async () => {
     const probe = new WsServer({ port: 0, host: '127.0.0.1' });
     await once(probe, 'listening');
