@@ -9,6 +9,13 @@ import { WebSocket as WsClient, WebSocketServer as WsServer } from 'ws';
 import { selfSignedCertificate } from '../helpers/certificate.ts';
 import { listeningUrl, run } from '../helpers/cli.ts';
 
+// `tslay connect` uses the environment's proxy by default: these tests talk to 127.0.0.1 directly, whatever the
+// environment they run in says (test/node/proxy.test.ts tests the proxies).
+for (const name of ['http_proxy', 'https_proxy', 'all_proxy', 'no_proxy']) {
+  delete process.env[name];
+  delete process.env[name.toUpperCase()];
+}
+
 async function echoOnce(client: WsClient, data: string | Buffer): Promise<[Buffer, boolean]> {
   client.send(data);
   const [reply, isBinary] = (await once(client, 'message')) as [Buffer, boolean];
