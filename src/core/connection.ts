@@ -317,10 +317,10 @@ export class Connection {
   }
 
   /** Queues an extension's decoded pieces as events; returns the `fail` event if decoding or validation failed. */
-  private queueDecoded(decoded: Uint8Array[] | ProtocolError): Event | undefined {
+  private queueDecoded(decoded: readonly Uint8Array[] | ProtocolError): Event | undefined {
     if (decoded instanceof ProtocolError) {
       // Bytes decoded up to a limit are validated first: invalid UTF-8 among them is the first offence (1007).
-      const failed = decoded.decoded === undefined ? undefined : this.queueDecoded([...decoded.decoded]);
+      const failed = decoded.decoded === undefined ? undefined : this.queueDecoded(decoded.decoded);
       if (failed !== undefined) return failed;
       // The decoder knows only what was left of the limit; the message's limit is what the peer is told.
       return this.failWith(decoded.code === 'MESSAGE_TOO_BIG' ? this.tooBig() : decoded);

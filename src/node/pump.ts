@@ -136,17 +136,17 @@ export class Pump {
     this.pendingHead = head;
     this.socket.pause();
     setImmediate(() => {
-      if (this.feedPendingHead() && !this.closed && !this.appPaused && !this.writePaused) this.resumeSocket();
+      // resumeSocket pulls the head's events; paused, they wait for the resume like any others.
+      if (this.feedPendingHead() && !this.appPaused && !this.writePaused) this.resumeSocket();
     });
   }
 
-  /** Feeds the head if it is still waiting; false when there was none. */
+  /** Hands the head to the connection if it is still waiting; false when there was none. */
   private feedPendingHead(): boolean {
     const head = this.pendingHead;
     if (head === null) return false;
     this.pendingHead = null;
     this.conn.receiveData(head);
-    this.pull();
     return true;
   }
 

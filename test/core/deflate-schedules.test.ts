@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { constants, deflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
 import { Connection } from '../../src/core/connection.ts';
-import { DeflateExtension } from '../../src/core/permessage-deflate.ts';
+import { DeflateExtension, deflateParams } from '../../src/core/permessage-deflate.ts';
 import {
   byteByByte,
   pieces,
@@ -20,22 +20,12 @@ import {
 import { hex, toHex } from '../helpers/hex.ts';
 import { run } from '../helpers/run.ts';
 
-const params = {
-  sendWindowBits: 15,
-  sendNoContextTakeover: false,
-  receiveWindowBits: 15,
-  receiveNoContextTakeover: false,
-  level: 1,
-  memLevel: 8,
-  threshold: 0,
-};
-
 function connection(role: 'client' | 'server', receiveWindowBits: number, maxMessageSize?: number) {
   return new Connection({
     role,
     randomMask: () => new Uint8Array(4), // the same close frame bytes under every schedule
     ...(maxMessageSize === undefined ? {} : { maxMessageSize }),
-    extensions: [new DeflateExtension({ ...params, receiveWindowBits })],
+    extensions: [new DeflateExtension(deflateParams({ receiveWindowBits, threshold: 0 }))],
   });
 }
 
