@@ -48,6 +48,11 @@ export interface ConnectionOptions {
   limitPerFrame?: boolean;
   /** Client only: a fresh 4-byte masking key per frame. Default: crypto-strong random bytes. */
   randomMask?: () => Uint8Array;
+  /**
+   * Answer each ping with a pong (RFC 6455 §5.5.2). Default true; an adapter that lets the application decide
+   * (ws's `autoPong`) turns it off and sends the pong itself.
+   */
+  autoPong?: boolean;
 }
 
 const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
@@ -80,6 +85,7 @@ export class Connection {
   private allowedRsv: number;
   private limitPerFrame: boolean;
   private readonly randomMask: (() => Uint8Array) | undefined;
+  private readonly autoPong: boolean;
   /** Made for the first text message. */
   private utf8: Utf8Validator | null = null;
   /** The payload of the control frame being read, sized by its header (at most 125 bytes). */
@@ -121,6 +127,7 @@ export class Connection {
     this.allowedRsv = options.allowedRsv ?? 0;
     this.limitPerFrame = options.limitPerFrame ?? false;
     this.randomMask = options.randomMask;
+    this.autoPong = options.autoPong ?? true;
   }
 
   get state(): State {
@@ -234,11 +241,11 @@ export class Connection {
         : protocolError('MASKED_FRAME', 'server frame is masked');
     }
     if (isControl(opcode)) {
-      if (rsv !== 0) return protocolError('RESERVED_BITS', 'RSV bits set on a control frame');
+      if (rsv !== 0) return protocolError('RESERVED_BITS', `RSV bits ${rsv} set on a control frame`);
       // §5.5: "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be fragmented."
       if (!fin) return protocolError('FRAGMENTED_CONTROL', 'fragmented control frame');
       if (length > MAX_CONTROL_PAYLOAD)
-        return protocolError('CONTROL_TOO_LONG', 'control frame over 125 bytes');
+        return protocolError('CONTROL_TOO_LONG', `control frame of ${length} bytes (over 125)`);
       this.controlLength = 0;
       return null;
     }
@@ -247,11 +254,14 @@ export class Connection {
         return protocolError('UNEXPECTED_CONTINUATION', 'continuation frame without a message');
       // RFC 7692 §6.1: RSV1 is set on the first frame of a message only.
       if (rsv & ~this.allowedRsv)
-        return protocolError('RESERVED_BITS', 'RSV bits set on a continuation frame');
+        return protocolError('RESERVED_BITS', `RSV bits ${rsv} set on a continuation frame`);
       return null;
     }
     if (this.receiving)
-      return protocolError('EXPECTED_CONTINUATION', 'new data frame inside a fragmented message');
+      return protocolError(
+        'EXPECTED_CONTINUATION',
+        `new data frame (opcode ${opcode}) inside a fragmented message`,
+      );
     if (rsv & ~(this.allowedRsv | this.extensionRsv)) {
       return protocolError('RESERVED_BITS', `RSV bits ${rsv} set without an extension that defines them`);
     }
@@ -341,7 +351,7 @@ export class Connection {
       case Opcode.Ping:
         // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response", unless it
         // already sent a Close frame.
-        if (this._closeSent === null) this.writeFrame(Opcode.Pong, data, true, 0);
+        if (this._closeSent === null && this.autoPong) this.writeFrame(Opcode.Pong, data, true, 0);
         return { type: 'ping', data };
       case Opcode.Pong:
         return { type: 'pong', data };

@@ -75,7 +75,7 @@ export class HandshakeError extends Error {
 }
 
 /** Why the Node layer dropped an open connection without a close handshake. */
-export type WebSocketErrorCode = 'BUFFER_OVERFLOW' | 'CLOSE_TIMEOUT' | 'HEARTBEAT_TIMEOUT';
+export type WebSocketErrorCode = 'BUFFER_OVERFLOW' | 'CLOSE_TIMEOUT' | 'HEARTBEAT_TIMEOUT' | 'SOCKET_CLOSED';
 
 export class WebSocketError extends Error {
   override readonly name = 'WebSocketError';

@@ -9,6 +9,7 @@
  * nothing about the protocol; it owns the socket, the close timer and the buffer limits.
  */
 import type { Socket } from 'node:net';
+import { EMPTY } from '../core/bytes.ts';
 import type { Connection } from '../core/connection.ts';
 import { CloseCode } from '../core/constants.ts';
 import type { Event } from '../core/events.ts';
@@ -22,6 +23,9 @@ export interface PumpHandler {
   /** The socket is closed; `error` is the first socket error or the reason the pump destroyed it. */
   handleClose(error: Error | null): void;
 }
+
+/** Called once: with null when the bytes were handed to the socket, or with the error that lost them. */
+export type WriteCallback = (error: Error | null) => void;
 
 export interface PumpOptions {
   /** Milliseconds to wait for the peer to close TCP once a close is expected; then the socket is destroyed. */
@@ -95,6 +99,8 @@ export class Pump {
   private onWritten: (() => void) | null = null;
   /** The upgrade's head, until it is fed on the turn after the pump was made (see `receive`). */
   private pendingHead: Uint8Array | null = null;
+  /** Callbacks of `afterWrite`, for the next batch; made for the first one. */
+  private writeCallbacks: WriteCallback[] | null = null;
 
   constructor(conn: Connection, socket: Socket, handler: PumpHandler, options: PumpOptions) {
     this.conn = conn;
@@ -168,15 +174,38 @@ export class Pump {
     if (flushQueue.push(this) === 1) queueMicrotask(flushQueued);
   }
 
+  /**
+   * Calls `callback` once everything queued so far was handed to the socket (its write callback), or with an
+   * error if the socket is gone first. Schedules a flush.
+   */
+  afterWrite(callback: WriteCallback): void {
+    if (this.closed) {
+      process.nextTick(callback, new WebSocketError('SOCKET_CLOSED', 'the socket is closed'));
+      return;
+    }
+    if (this.writeCallbacks === null) this.writeCallbacks = [];
+    this.writeCallbacks.push(callback);
+    this.scheduleFlush();
+  }
+
   /** Writes everything the connection has queued: one write, or several corked into one writev. */
   flush(): void {
     this.flushScheduled = false;
     const socket = this.socket;
     const { chunks, end } = this.conn.dataToSend();
-    if (socket.destroyed) return;
+    const callbacks = this.writeCallbacks;
+    this.writeCallbacks = null;
+    if (socket.destroyed) {
+      if (callbacks !== null) failCallbacks(callbacks);
+      return;
+    }
     const last = chunks.length - 1;
-    const done = this.wantDrain ? this.writtenCallback() : undefined;
+    let done: ((error?: Error | null) => void) | undefined = this.wantDrain
+      ? this.writtenCallback()
+      : undefined;
+    if (callbacks !== null) done = batchCallback(callbacks, done);
     if (last === 0) socket.write(chunks[0], done);
+    else if (last < 0 && done !== undefined) socket.write(EMPTY, done);
     else if (last > 0) {
       socket.cork();
       for (let i = 0; i < last; i++) socket.write(chunks[i]);
@@ -275,6 +304,25 @@ export class Pump {
     // left is at most one received chunk.
     for (let e = this.conn.nextEvent(); e !== null; e = this.conn.nextEvent()) this.handler.handleEvent(e);
     this.conn.fail(CloseCode.AbnormalClosure);
+    const callbacks = this.writeCallbacks;
+    this.writeCallbacks = null;
+    if (callbacks !== null) failCallbacks(callbacks);
     this.handler.handleClose(this.error);
   }
+}
+
+/** One socket write callback for the `afterWrite` callbacks of a batch (and the drain check, if any). */
+function batchCallback(
+  callbacks: WriteCallback[],
+  drain: (() => void) | undefined,
+): (error?: Error | null) => void {
+  return (error) => {
+    for (const callback of callbacks) callback(error ?? null);
+    drain?.();
+  };
+}
+
+function failCallbacks(callbacks: WriteCallback[]): void {
+  const error = new WebSocketError('SOCKET_CLOSED', 'the socket closed before the data was written');
+  for (const callback of callbacks) process.nextTick(callback, error);
 }

@@ -80,6 +80,12 @@ describe('RFC 6455 §5.7 examples', () => {
     assert.equal(outcome.sent, '8a8537fa213d7f9f4d5158');
   });
 
+  test('with autoPong off, a ping is reported and nothing is sent', () => {
+    const outcome = run(new Connection({ role: 'client', autoPong: false }), [hex`89 05 ${hello}`]);
+    assert.deepEqual(outcome.events, [{ type: 'ping', data: hello }]);
+    assert.equal(outcome.sent, '');
+  });
+
   test('produces the example frames exactly', () => {
     const server = new Connection({ role: 'server' });
     server.sendText(hex`${hello}`);
