@@ -53,6 +53,8 @@ export interface ConnectionOptions {
    * (ws's `autoPong`) turns it off and sends the pong itself.
    */
   autoPong?: boolean;
+  /** Echo the peer's close reason along with its code in the close frame we answer with. Default false. */
+  echoCloseReason?: boolean;
 }
 
 const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
@@ -86,6 +88,7 @@ export class Connection {
   private limitPerFrame: boolean;
   private readonly randomMask: (() => Uint8Array) | undefined;
   private readonly autoPong: boolean;
+  private readonly echoCloseReason: boolean;
   /** Made for the first text message. */
   private utf8: Utf8Validator | null = null;
   /** The payload of the control frame being read, sized by its header (at most 125 bytes). */
@@ -128,6 +131,7 @@ export class Connection {
     this.limitPerFrame = options.limitPerFrame ?? false;
     this.randomMask = options.randomMask;
     this.autoPong = options.autoPong ?? true;
+    this.echoCloseReason = options.echoCloseReason ?? false;
   }
 
   get state(): State {
@@ -369,7 +373,7 @@ export class Connection {
     // echos the status code it received.)"
     if (this._closeSent === null) {
       const echo = info.code === CloseCode.NoStatusRcvd ? undefined : info.code;
-      this.writeClose(echo, '');
+      this.writeClose(echo, echo !== undefined && this.echoCloseReason ? info.reason : '');
     }
     // §7.1.1: the server closes the TCP connection first, once the close handshake is complete.
     if (this.role === 'server') this.endPending = true;

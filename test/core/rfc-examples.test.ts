@@ -80,6 +80,16 @@ describe('RFC 6455 §5.7 examples', () => {
     assert.equal(outcome.sent, '8a8537fa213d7f9f4d5158');
   });
 
+  test('a close is echoed with its code, and with its reason when echoCloseReason is on', () => {
+    // A fresh copy for each run: the connection unmasks its input in place.
+    const close = () => hex`88 85 37fa213d 385a434452`;
+    assert.equal(run(new Connection({ role: 'server' }), [close()]).sent, '88020fa0');
+    assert.equal(
+      run(new Connection({ role: 'server', echoCloseReason: true }), [close()]).sent,
+      '88050fa0627965',
+    );
+  });
+
   test('with autoPong off, a ping is reported and nothing is sent', () => {
     const outcome = run(new Connection({ role: 'client', autoPong: false }), [hex`89 05 ${hello}`]);
     assert.deepEqual(outcome.events, [{ type: 'ping', data: hello }]);
