@@ -555,3 +555,43 @@ test('require("tslay/ws") gives the WebSocket class with ws\'s statics; import g
   ]);
   assert.equal(output[1], 'true');
 });
+
+for (const { name, WebSocket, WebSocketServer } of BOTH) {
+  test(`followRedirects: a 302 to another path is followed, with a 'redirect' event (${name})`, async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', path: '/there' });
+    wss.on('connection', (ws, req) => ws.send(`at ${req.url}`));
+    await once(wss, 'listening');
+    const port = (wss.address() as net.AddressInfo).port;
+    const redirector = await rawServer((socket) => {
+      socket.end(
+        `HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:${port}/there?x=1\r\nContent-Length: 0\r\n\r\n`,
+      );
+    });
+    const ws = new WebSocket(`ws://127.0.0.1:${redirector.port}/here`, { followRedirects: true });
+    const redirects: string[] = [];
+    ws.on('redirect', (url: string) => redirects.push(url));
+    const [data] = (await once(ws, 'message')) as [Buffer];
+    assert.equal(data.toString(), 'at /there?x=1');
+    assert.deepEqual(redirects, [`ws://127.0.0.1:${port}/there?x=1`]);
+    assert.equal(ws.url, `ws://127.0.0.1:${port}/there?x=1`);
+    ws.close();
+    await closed(ws);
+    const plain = new WebSocket(`ws://127.0.0.1:${redirector.port}/here`);
+    assert.equal((await errorOf(plain)).message, 'Unexpected server response: 302');
+    const looping = new WebSocket(`ws://127.0.0.1:${redirector.port}/here`, {
+      followRedirects: true,
+      maxRedirects: 0,
+    });
+    assert.equal((await errorOf(looping)).message, 'Maximum redirects exceeded');
+    await redirector.close();
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+  });
+}
+
+test("tslay/ws: a violation with no 'error' listener does not throw; 'close' still comes", async () => {
+  const peer = await scripted(serverFrame(0x3, 'x'));
+  const ws = new BOTH[1].WebSocket(`ws://127.0.0.1:${peer.port}/`, { perMessageDeflate: false });
+  const [code] = await closed(ws);
+  assert.equal(code, 1006);
+  await peer.close();
+});
