@@ -595,3 +595,50 @@ test("tslay/ws: a violation with no 'error' listener does not throw; 'close' sti
   assert.equal(code, 1006);
   await peer.close();
 });
+
+for (const { name, WebSocket, WebSocketServer } of BOTH) {
+  test(`options reach http(s).request: headers, origin, agent, TLS (wss with ca) (${name})`, async () => {
+    const { makeCertificate } = await import('../helpers/certificate.ts');
+    const https = await import('node:https');
+    const certificate = makeCertificate();
+    try {
+      const server = https.createServer({ cert: certificate.cert, key: certificate.key });
+      const wss = new WebSocketServer({ server });
+      wss.on('connection', (ws, req) => {
+        ws.send(JSON.stringify([req.headers['x-token'], req.headers.origin, req.headers['user-agent']]));
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const port = (server.address() as net.AddressInfo).port;
+      const agent = new https.Agent({ ca: certificate.cert, keepAlive: false });
+      let created = 0;
+      const createConnection = agent.createConnection.bind(agent);
+      agent.createConnection = ((...args: Parameters<typeof createConnection>) => {
+        created++;
+        return createConnection(...args);
+      }) as typeof agent.createConnection;
+      const ws = new WebSocket(`wss://localhost:${port}/`, {
+        agent,
+        headers: { 'X-Token': 'secret', 'User-Agent': 'test-agent' },
+        origin: 'https://app.example',
+      });
+      const [data] = (await once(ws, 'message')) as [Buffer];
+      assert.deepEqual(JSON.parse(data.toString()), ['secret', 'https://app.example', 'test-agent']);
+      assert.equal(created, 1, 'the connection came from the agent');
+      ws.close();
+      await closed(ws);
+      const refused = new WebSocket(`wss://localhost:${port}/`);
+      const error = await errorOf(refused);
+      assert.match(String((error as { code?: string }).code), /SELF_SIGNED|UNABLE_TO_VERIFY|DEPTH_ZERO/);
+      const trusted = new WebSocket(`wss://localhost:${port}/`, { ca: certificate.cert });
+      await once(trusted, 'message');
+      trusted.close();
+      await closed(trusted);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      server.close();
+      await once(server, 'close');
+    } finally {
+      certificate.dispose();
+    }
+  });
+}
