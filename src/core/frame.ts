@@ -134,12 +134,13 @@ export class Outbox {
     }
   }
 
-  /** Appends bytes that are already a frame (prepared broadcast frames). */
+  /**
+   * Appends bytes that are already a frame (prepared broadcast frames), by reference whatever their size: a
+   * frame given to many connections is then held once, not once per connection, and a broadcast burst costs
+   * the distinct frames plus a pointer per connection and frame. `take()` still joins small chunks into one.
+   */
   writeRaw(bytes: Uint8Array): void {
-    if (bytes.length <= COPY_LIMIT) {
-      this.reserve(bytes.length).set(bytes, pool.pos);
-      this.commit(bytes.length);
-    } else this.push(bytes);
+    this.push(bytes);
   }
 
   take(): Uint8Array[] {
