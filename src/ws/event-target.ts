@@ -61,7 +61,7 @@ export type EventType = 'open' | 'message' | 'close' | 'error';
 export type MessageData = string | Buffer | ArrayBuffer | Buffer[] | Blob;
 
 /** The event object each type is dispatched with, `Target` being the host. */
-export interface WebSocketEventMap<Target> {
+export interface EventObjectMap<Target> {
   open: Event<Target>;
   message: MessageEvent<Target, MessageData>;
   close: CloseEvent<Target>;
@@ -182,7 +182,6 @@ for (const [prototype, names] of enumerable) {
 }
 
 type AnyListener = Listener<never, never>;
-type Wrapper = EmitterListener;
 
 /** What a wrapper stands for: the handler it calls, and whether an on-attribute set it. */
 interface Registration {
@@ -212,7 +211,7 @@ function deliver(handler: unknown, host: EventTargetHost, event: Event): void {
 }
 
 /** The emitter listener that dispatches `type` to `handler`, or undefined for a type without an event. */
-function wrapperFor(type: string, handler: unknown): Wrapper | undefined {
+function wrapperFor(type: string, handler: unknown): EmitterListener | undefined {
   switch (type) {
     case 'open':
       return function onOpen(this: EventTargetHost) {
@@ -270,7 +269,7 @@ function register(
 export function addEventListener<Host extends EventTargetHost, K extends EventType>(
   this: Host,
   type: K,
-  handler: Listener<WebSocketEventMap<Host>[K], Host>,
+  handler: Listener<EventObjectMap<Host>[K], Host>,
   options?: AddEventListenerOptions,
 ): void;
 export function addEventListener(
@@ -295,13 +294,13 @@ export function addEventListener(
 export function removeEventListener<Host extends EventTargetHost, K extends EventType>(
   this: Host,
   type: K,
-  handler: Listener<WebSocketEventMap<Host>[K], Host>,
+  handler: Listener<EventObjectMap<Host>[K], Host>,
 ): void;
 export function removeEventListener(this: EventTargetHost, type: string, handler: AnyListener): void;
 export function removeEventListener(this: EventTargetHost, type: string, handler: AnyListener): void {
   for (const [listener, registration] of registrationsOf(this, type)) {
     if (registration.handler === handler && !registration.forAttribute) {
-      this.removeListener(type, listener as Wrapper);
+      this.removeListener(type, listener as EmitterListener);
       return;
     }
   }
@@ -328,7 +327,7 @@ export function defineEventAttributes(prototype: object): void {
       set(this: EventTargetHost, handler: unknown) {
         for (const [listener, registration] of registrationsOf(this, type)) {
           if (registration.forAttribute) {
-            this.removeListener(type, listener as Wrapper);
+            this.removeListener(type, listener as EmitterListener);
             break;
           }
         }

@@ -47,8 +47,6 @@ export const WS_DEFAULTS = {
   maxPayload: 100 * 1024 * 1024,
   maxPendingAutoPongs: 60,
   maxBufferedAmount: 64 * 1024 * 1024,
-  /** `send()` past this many unwritten bytes returns false in tslay's node layer; ws has no such signal. */
-  highWaterMark: 16 * 1024 * 1024,
 } as const;
 
 /** ws's `maxPayload`: 0 means no limit. */

@@ -36,7 +36,7 @@ export interface StreamableWebSocket {
    * Sends one message: binary for a Buffer, text for a string (a string chunk reaches here only with
    * `decodeStrings: false`). `callback` runs once the message is written, or with the error if it cannot be.
    */
-  send(data: Buffer | string, callback: (error?: Error) => void): void;
+  send(data: Buffer | string, callback: (error?: Error | null) => void): void;
   /** Starts the closing handshake (without a code: the peer sees 1005). 'close' follows. */
   close(): void;
   /** Destroys the connection without a closing handshake. 'close' follows. */

@@ -493,7 +493,10 @@ export class WebSocket extends EventEmitter<WebSocketEventMap> implements PumpHa
     this.rawSocket = socket;
     this.pump = new Pump(this.conn, socket as net.Socket, this, {
       closeTimeout: this.closeTimeout,
-      highWaterMark: WS_DEFAULTS.highWaterMark,
+      // ws keeps reading however much waits to be written (a peer may be reading its own backlog, as a
+      // stream's peer does): the pump does not pause reading for our writes. Automatic pongs are bounded by
+      // maxPendingAutoPongs, the application's sends by maxBufferedAmount.
+      highWaterMark: Number.POSITIVE_INFINITY,
     });
     this._readyState = 1;
     this.emit('open');

@@ -295,6 +295,12 @@ for (const [name, makeDriver] of drivers) {
           ['first'],
         );
         assert.equal(ws.listenerCount('message'), before);
+        const removed = recorder();
+        ws.addEventListener('message', removed.handler, { once: true });
+        ws.removeEventListener('message', removed.handler);
+        assert.equal(ws.listenerCount('message'), before);
+        await d.message('third');
+        assert.equal(removed.calls.length, 0);
       }));
 
     test('adding the same handler twice for a type registers it once (once or not)', () =>
