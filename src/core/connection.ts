@@ -100,6 +100,18 @@ export class Connection {
   private messageDecoder: Extension | null = null;
   private messageValidates = false;
   private messageLength = 0;
+  /**
+   * Decoded bytes of the current frame were not UTF-8. The verdict waits for the end of the frame's payload: a
+   * corrupt compressed stream later in the same frame is then the verdict, as it is when the frame arrives in one
+   * piece (zlib reports a data error without the bytes it inflated before it), so any chunking gives one outcome.
+   */
+  private decodedInvalid = false;
+  /**
+   * The current frame inflated past the limit. Its remaining compressed bytes are still read (with no output
+   * room, so nothing more is inflated) before the verdict: a corrupt stream zlib finds in them is the verdict,
+   * as it is when the whole frame reaches zlib in one call.
+   */
+  private inflatedTooBig = false;
   // Outgoing message.
   private sending = false;
   private sendEncoder: Extension | null = null;
@@ -274,6 +286,8 @@ export class Connection {
 
   private startDataFrame(): Event {
     const { opcode, rsv, fin, length } = this.parser;
+    this.decodedInvalid = false;
+    this.inflatedTooBig = false;
     const first = opcode !== Opcode.Continuation;
     if (first) {
       this.receiving = true;
@@ -298,11 +312,19 @@ export class Connection {
   private dataFrameData(data: Uint8Array): Event | undefined {
     const decoder = this.messageDecoder;
     if (decoder === null) return this.deliver(data);
+    if (this.inflatedTooBig) {
+      const drained = decoder.decode(data, false, -1);
+      return drained instanceof ProtocolError && drained.code !== 'MESSAGE_TOO_BIG'
+        ? this.failWith(drained)
+        : undefined;
+    }
     const failed = this.queueDecoded(decoder.decode(data, false, this.maxMessageSize - this.messageLength));
     return failed ?? this.pending?.shift();
   }
 
   private endDataFrame(): Event {
+    if (this.inflatedTooBig) return this.failWith(this.decodedInvalid ? this.invalidUtf8() : this.tooBig());
+    if (this.decodedInvalid) return this.failWith(this.invalidUtf8());
     const fin = this.parser.fin;
     if (fin) {
       this.receiving = false;
@@ -312,6 +334,9 @@ export class Connection {
           decoder.decode(EMPTY, true, this.maxMessageSize - this.messageLength),
         );
         if (failed !== undefined) return failed;
+        if (this.inflatedTooBig)
+          return this.failWith(this.decodedInvalid ? this.invalidUtf8() : this.tooBig());
+        if (this.decodedInvalid) return this.failWith(this.invalidUtf8());
       }
       // §8.1: a text message whose bytes end inside a UTF-8 sequence is invalid.
       if (this.messageValidates && !this.utf8!.end()) return this.failWith(this.invalidUtf8());
@@ -333,17 +358,22 @@ export class Connection {
   /** Queues an extension's decoded pieces as events; returns the `fail` event if decoding or validation failed. */
   private queueDecoded(decoded: readonly Uint8Array[] | ProtocolError): Event | undefined {
     if (decoded instanceof ProtocolError) {
+      if (decoded.code !== 'MESSAGE_TOO_BIG') return this.failWith(decoded);
       // Bytes decoded up to a limit are validated first: invalid UTF-8 among them is the first offence (1007).
-      const failed = decoded.decoded === undefined ? undefined : this.queueDecoded(decoded.decoded);
-      if (failed !== undefined) return failed;
-      // The decoder knows only what was left of the limit; the message's limit is what the peer is told.
-      return this.failWith(decoded.code === 'MESSAGE_TOO_BIG' ? this.tooBig() : decoded);
+      if (decoded.decoded !== undefined) this.queueDecoded(decoded.decoded);
+      // The verdict waits for the frame's end (see inflatedTooBig); the message's limit is what the peer is told.
+      this.inflatedTooBig = true;
+      return undefined;
     }
     for (const piece of decoded) {
       if (piece.length === 0) continue;
-      const event = this.deliver(piece);
-      if (event.type === 'fail') return event;
-      (this.pending ??= []).push(event);
+      this.messageLength += piece.length;
+      if (this.decodedInvalid) continue;
+      if (this.messageValidates && !this.utf8!.push(piece)) {
+        this.decodedInvalid = true;
+        continue;
+      }
+      (this.pending ??= []).push({ type: 'frame-data', data: piece });
     }
     return undefined;
   }

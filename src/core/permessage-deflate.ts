@@ -350,13 +350,16 @@ export class DeflateExtension implements Extension {
       for (const chunk of out.chunks) chunks.push(chunk);
       total += out.length;
       if (out.overflow) {
-        // The bytes up to the limit go with the error: invalid UTF-8 among them is the first offence.
+        // The bytes up to the limit go with the error: invalid UTF-8 among them is the first offence. The
+        // inflater stays as zlib stopped it, its output full: a caller may go on with `limit` -1 (no output room),
+        // which reads what zlib can read without writing (block headers) and so finds the corrupt data zlib
+        // would have found had the rest of the frame come with this piece.
         const last = chunks.length - 1;
-        chunks[last] = chunks[last]!.subarray(0, chunks[last]!.length - (total - limit));
-        return this.#failDecode(
+        if (last >= 0) chunks[last] = chunks[last]!.subarray(0, chunks[last]!.length - (total - limit));
+        return new ProtocolError(
           'MESSAGE_TOO_BIG',
           CloseCode.MessageTooBig,
-          `message inflates past ${limit} bytes`,
+          `permessage-deflate: message inflates past ${limit} bytes`,
           chunks,
         );
       }

@@ -84,6 +84,37 @@ describe('permessage-deflate under every feed schedule', () => {
     }
   });
 
+  test('a corrupt stream later in the frame decides over invalid UTF-8 or the limit before it, however the bytes arrive', () => {
+    // zlib reports a data error without the bytes it inflated before it, so fed whole these frames fail as corrupt
+    // streams (1007 EXTENSION_ERROR); fed in pieces, the earlier pieces inflate to bytes that are not UTF-8 or that
+    // pass the limit. The verdict waits for the frame's end, so every schedule gives the corrupt-stream verdict.
+    const cases = [
+      { role: 'client' as const, windowBits: 10, limit: 16, bytes: hex`41053bc205f265` },
+      {
+        role: 'client' as const,
+        windowBits: 10,
+        limit: 16,
+        bytes: hex`c1114a4e4c3b88820000000003e83403e8f36788820000000003e83422007300`,
+      },
+      {
+        role: 'server' as const,
+        windowBits: 9,
+        limit: undefined,
+        bytes: hex`c191000000004a4e4c3b8882000000007f0000000000010000`,
+      },
+    ];
+    for (const { role, windowBits, limit, bytes } of cases) {
+      for (const schedule of schedulesFor(bytes.length)) {
+        const outcome = run(connection(role, windowBits, limit), pieces(bytes, schedule));
+        assert.deepEqual(
+          outcome.events.at(-1),
+          { type: 'fail', code: 'EXTENSION_ERROR', closeCode: 1007 },
+          `${toHex(bytes)} ${schedule.name}`,
+        );
+      }
+    }
+  });
+
   test('back-references beyond a negotiated window below 15 bits are accepted under every schedule', () => {
     const random = seededRandom(SEED);
     const block = Uint8Array.from({ length: 1500 }, () => Math.floor(random() * 256));
