@@ -64,18 +64,33 @@ function onSocketClose(this: PumpedSocket): void {
  */
 const flushQueue: Pump[] = [];
 
+/**
+ * Sockets written per turn of the event loop. Every flush is a system call (about 10 µs on loopback), so a
+ * broadcast to 19,000 sockets in one turn would hold timers and I/O for a fifth of a second; past this many
+ * writes the rest of the queue waits for the next turn (setImmediate). Each pump's frames stay in its queue in
+ * the order they were sent, so deferring a flush never reorders anything.
+ */
+export const FLUSH_BUDGET = 256;
+
 function flushQueued(): void {
   let i = 0;
+  let writes = 0;
   try {
     // A flush does not schedule another synchronously, but the loop would take it in if one did.
-    for (; i < flushQueue.length; i++) {
-      const pump = flushQueue[i];
-      if (pump.flushScheduled) pump.flush();
+    while (i < flushQueue.length && writes < FLUSH_BUDGET) {
+      const pump = flushQueue[i++];
+      if (pump.flushScheduled) {
+        writes++;
+        pump.flush();
+      }
     }
   } finally {
     // If a flush threw, the pumps after it still get theirs, in a microtask of their own.
-    flushQueue.splice(0, i + 1);
-    if (flushQueue.length > 0) queueMicrotask(flushQueued);
+    flushQueue.splice(0, i);
+    if (flushQueue.length > 0) {
+      if (writes < FLUSH_BUDGET) queueMicrotask(flushQueued);
+      else setImmediate(flushQueued);
+    }
   }
 }
 
