@@ -13,6 +13,7 @@ Options:
   --host HOST        address to listen on (default 127.0.0.1)
   --protocol NAME    accept this subprotocol (repeatable; first offered by the client wins)
   --deflate          accept permessage-deflate (compressed messages)
+  --http2            also accept WebSockets over HTTP/2 (RFC 8441) on the same port
   --tls-cert FILE    serve wss:// with this certificate (PEM) ...
   --tls-key FILE     ... and this private key (PEM)
   -h, --help         show this help
@@ -31,6 +32,7 @@ export async function echo(argv: string[]): Promise<number> {
     host: values.host,
     protocols: values.protocol,
     perMessageDeflate: values.deflate,
+    http2: values.http2,
     ...(tls === undefined ? {} : { tls }),
   });
   server.on('connection', (ws) => {

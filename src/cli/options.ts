@@ -7,6 +7,7 @@ export function listenOptions(defaultPort: string) {
     port: { type: 'string', default: defaultPort },
     host: { type: 'string', default: '127.0.0.1' },
     deflate: { type: 'boolean', default: false },
+    http2: { type: 'boolean', default: false },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     help: { type: 'boolean', short: 'h' },

@@ -25,6 +25,7 @@ Options:
   --port N           port to listen on (default 8080; 0 picks a free port)
   --host HOST        address to listen on (default 127.0.0.1)
   --deflate          accept permessage-deflate (compressed messages)
+  --http2            also serve HTTP/2 (files and WebSockets, RFC 8441) on the same port
   --tls-cert FILE    serve https:// and wss:// with this certificate (PEM) ...
   --tls-key FILE     ... and this private key (PEM)
   --workers N        serve the port from N processes (chat shared between them)
@@ -84,6 +85,8 @@ export interface ServeDemoOptions {
   host?: string;
   /** Accept permessage-deflate. Default false. */
   deflate?: boolean;
+  /** Also serve HTTP/2 (files and RFC 8441 WebSockets). Default false. */
+  http2?: boolean;
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Carries chat to other processes. */
   backplane?: Backplane;
@@ -101,6 +104,7 @@ export function serveDemo(options: ServeDemoOptions = {}): Promise<Context> {
     mounts: { '/': options.dir ?? DEMO_DIR },
     protocols: demoProtocols(),
     perMessageDeflate: options.deflate === true,
+    http2: options.http2 === true,
     ...(options.tls === undefined ? {} : { tls: options.tls }),
     ...(options.backplane === undefined ? {} : { backplane: options.backplane }),
     ...(options.onBackplaneReport === undefined ? {} : { onBackplaneReport: options.onBackplaneReport }),
@@ -154,6 +158,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const settings: ServeDemoOptions = {
     host: values.host,
     deflate: values.deflate,
+    http2: values.http2,
     ...(dir === undefined ? {} : { dir }),
     ...(tls === undefined ? {} : { tls }),
   };

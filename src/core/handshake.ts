@@ -77,6 +77,7 @@ export interface RequestInfo {
 
 export interface AcceptedRequest {
   readonly ok: true;
+  /** The client's Sec-WebSocket-Key ('' over HTTP/2 when the client sent none). */
   readonly key: string;
   /** Subprotocols offered by the client, in its order of preference. */
   readonly protocols: string[];
@@ -172,6 +173,123 @@ export function checkRequest(req: RequestInfo): RequestCheck {
     ...(origin === undefined ? {} : { origin }),
     host: singleHeader(req.headers, 'host')!.trim(),
   };
+}
+
+// ---------------------------------------------------------------------- server side over HTTP/2 (RFC 8441)
+
+/** An extended CONNECT's pseudo-header fields, as node's http2 gives them with the other fields. */
+function pseudo(headers: HeaderRecord, name: string): string | undefined {
+  const value = headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The checks of an RFC 8441 extended CONNECT, in order, then those of RFC 6455 §4.2.1 that still apply over
+ * HTTP/2. §5 leaves out Upgrade and Connection (HTTP/2 forbids them) and Sec-WebSocket-Key: `:authority` stands
+ * for Host, `:protocol websocket` for the upgrade.
+ */
+const H2_REQUEST_RULES: ReadonlyArray<{ passes: (req: RequestInfo) => boolean; reject: RejectedRequest }> = [
+  // §4: "a new pseudo-header field :protocol" on a CONNECT; anything else is no WebSocket request.
+  {
+    passes: (req) => req.method === 'CONNECT',
+    reject: rejected(405, 'Method Not Allowed', { Allow: 'CONNECT' }),
+  },
+  // A CONNECT without :protocol asks for a TCP tunnel (RFC 9113 §8.5); another :protocol for another protocol.
+  {
+    passes: (req) => pseudo(req.headers, ':protocol')?.toLowerCase() === 'websocket',
+    reject: rejected(501, 'Only the websocket protocol is supported'),
+  },
+  // §4: "the :scheme and :path pseudo-header fields of the target URI MUST also be included".
+  {
+    passes: (req) => !!pseudo(req.headers, ':scheme') && !!pseudo(req.headers, ':path'),
+    reject: rejected(400, 'Missing :scheme or :path'),
+  },
+  {
+    passes: (req) => !!pseudo(req.headers, ':authority')?.trim(),
+    reject: rejected(400, 'Missing :authority'),
+  },
+  ...['sec-websocket-version', 'origin'].map((name) => ({
+    passes: (req: RequestInfo) => singleHeader(req.headers, name) !== null,
+    reject: rejected(400, `Duplicate ${name} header`),
+  })),
+  // RFC 6455 §4.4 asks for an error with Sec-WebSocket-Version; 426 needs an Upgrade field, which HTTP/2 has not.
+  {
+    passes: (req) => singleHeader(req.headers, 'sec-websocket-version')?.trim() === VERSION,
+    reject: rejected(400, 'Unsupported WebSocket version', { 'Sec-WebSocket-Version': VERSION }),
+  },
+];
+
+/**
+ * Validates a WebSocket request over HTTP/2 (RFC 8441 §4-5). `key` is the client's Sec-WebSocket-Key when it
+ * sent a valid one (RFC 8441 does not use it, but some clients send it and check the accept value), else ''.
+ */
+export function checkH2Request(req: RequestInfo): RequestCheck {
+  const failed = H2_REQUEST_RULES.find((rule) => !rule.passes(req));
+  if (failed) return failed.reject;
+  const protocols = parseProtocols(listHeader(req.headers, 'sec-websocket-protocol'));
+  if (!protocols) return rejected(400, 'Invalid Sec-WebSocket-Protocol header');
+  const key = singleHeader(req.headers, 'sec-websocket-key');
+  const origin = singleHeader(req.headers, 'origin') ?? undefined;
+  return {
+    ok: true,
+    key: typeof key === 'string' && KEY_PATTERN.test(key) ? key : '',
+    protocols,
+    extensions: listHeader(req.headers, 'sec-websocket-extensions'),
+    ...(origin === undefined ? {} : { origin }),
+    host: pseudo(req.headers, ':authority')!.trim(),
+  };
+}
+
+/** HTTP/2 header fields a response may not carry (RFC 9113 §8.2.2), besides the handshake's own. */
+const H2_FORBIDDEN = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'];
+
+/** Extra headers for an HTTP/2 answer: validated, lowercase (RFC 9113 §8.2.1), repeated names as arrays. */
+function h2Record(
+  status: number,
+  own: Array<[string, string]>,
+  headers: HeaderInput | undefined,
+  ownNames: readonly string[],
+): Record<string, string | string[] | number> {
+  const record: Record<string, string | string[] | number> = { ':status': status };
+  for (const [name, value] of [...own, ...extraEntries(headers, [...ownNames, ...H2_FORBIDDEN])]) {
+    const lower = name.toLowerCase();
+    const previous = record[lower];
+    record[lower] = previous === undefined ? value : [previous as string | string[], value].flat();
+  }
+  return record;
+}
+
+/**
+ * The answer to an accepted RFC 8441 request: `:status 200` with the subprotocol and extensions, and
+ * Sec-WebSocket-Accept when the client sent a key.
+ */
+export function h2AcceptHeaders(options: AcceptOptions): Record<string, string | string[] | number> {
+  if (options.protocol !== undefined && !isToken(options.protocol)) {
+    throw new UsageError('INVALID_PROTOCOL', `invalid subprotocol: ${JSON.stringify(options.protocol)}`);
+  }
+  const own: Array<[string, string]> = [];
+  if (options.key !== '') own.push(['sec-websocket-accept', acceptKey(options.key, options.sha1)]);
+  if (options.protocol) own.push(['sec-websocket-protocol', options.protocol]);
+  if (options.extensions) own.push(['sec-websocket-extensions', options.extensions]);
+  return h2Record(200, own, options.headers, ACCEPT_OWN);
+}
+
+/** The header fields and body of an HTTP/2 answer to a refused request (the stream then ends). */
+export function h2Reject(
+  status: number,
+  options: RejectOptions = {},
+): { headers: Record<string, string | string[] | number>; body: Uint8Array } {
+  if (!Number.isInteger(status) || status < 300 || status > 599) {
+    throw new UsageError('INVALID_STATUS', `a rejection needs a 3xx-5xx status, got ${status}`);
+  }
+  const reason = options.reason ?? STATUS_TEXT[status] ?? 'Error';
+  const body = options.body ?? `${status} ${reason}`;
+  const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+  const extra = options.headers === undefined ? [] : headerEntries(options.headers);
+  const ownType = extra.some(([name]) => name.toLowerCase() === 'content-type');
+  const own: Array<[string, string]> = ownType ? [] : [['content-type', 'text/plain; charset=utf-8']];
+  own.push(['content-length', String(bytes.length)]);
+  return { headers: h2Record(status, own, options.headers, ['content-length']), body: bytes };
 }
 
 /** The server's supported subprotocols in its order of preference, or a function that picks one. */
@@ -270,6 +388,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
+  501: 'Not Implemented',
   503: 'Service Unavailable',
   505: 'HTTP Version Not Supported',
 };

@@ -14,6 +14,7 @@ import type { Connection } from '../core/connection.ts';
 import { CloseCode } from '../core/constants.ts';
 import type { Event } from '../core/events.ts';
 import { WebSocketError } from './errors.ts';
+import { isH2Stream } from './h2.ts';
 
 export interface PumpHandler {
   /** One event from the connection. */
@@ -123,7 +124,8 @@ export class Pump {
     this.handler = handler;
     this.closeTimeout = options.closeTimeout;
     this.highWaterMark = options.highWaterMark;
-    socket.setNoDelay(true);
+    // An HTTP/2 stream has no Nagle of its own to turn off (its session's socket has it off).
+    if (typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
     socket.setTimeout(0);
     (socket as PumpedSocket)[kPump] = this;
     socket.on('data', onSocketData);
@@ -227,7 +229,12 @@ export class Pump {
       socket.write(chunks[last], done);
       socket.uncork();
     }
-    if (end) socket.end();
+    if (end) {
+      socket.end();
+      // Over HTTP/2 the stream is done once our END_STREAM is out: a client that never ends its side (undici)
+      // would otherwise hold it until the close timeout. RST_STREAM(NO_ERROR) follows our data (RFC 9113 §8.1).
+      if (isH2Stream(socket)) socket.close();
+    }
     if (this.closeTimer === null && this.conn.closeExpected()) this.armCloseTimer();
     if (!this.writePaused && socket.writableLength > this.highWaterMark) this.pauseForWrites();
   }

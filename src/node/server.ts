@@ -18,9 +18,11 @@ import type * as https from 'node:https';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
+import { EMPTY } from '../core/bytes.ts';
 import type { AcceptedRequest } from '../core/handshake.ts';
 import type { HeaderInput } from '../core/http1.ts';
 import { extensionFactories } from './deflate-option.ts';
+import { H2Sessions, routeByPreface } from './h2.ts';
 import { HandshakeDeadlines } from './handshake-deadlines.ts';
 import { HeadReader } from './head-reader.ts';
 import {
@@ -52,6 +54,12 @@ export interface ServeOptions extends UpgradeOptions {
   handshakeTimeout?: number;
   /** Largest request head in bytes; beyond it the answer is 431. Default 16 KiB. Ignored with `server`. */
   maxHeaderSize?: number;
+  /**
+   * Also accept WebSockets over HTTP/2 (RFC 8441 extended CONNECT) on the same port: with `tls`, ALPN offers
+   * `h2` before `http/1.1`; without, a connection that opens with the HTTP/2 preface is HTTP/2 (prior
+   * knowledge). Many WebSockets then share one connection. Ignored with `server`. Default false.
+   */
+  http2?: boolean;
 }
 
 export interface CloseOptions {
@@ -84,6 +92,8 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   private readonly deadlines: HandshakeDeadlines;
   /** Reads request heads on our own server (null when attached: node's http does it). */
   private readonly reader: HeadReader | null = null;
+  /** The HTTP/2 side (`http2` option, own server only). */
+  private readonly h2: H2Sessions | null = null;
   /** 'close' listener of every client (`this` is the WebSocket): one function per server, not per client. */
   private readonly removeClient: (this: WebSocket) => void;
   private closing: Promise<void> | null = null;
@@ -103,6 +113,13 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     if (options.server === undefined) {
       const maxHeaderSize = options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE;
       this.reader = new HeadReader({ maxHeaderSize, onUpgrade: this.onUpgrade });
+      if (options.http2 === true) {
+        this.h2 = new H2Sessions({
+          onConnect: (req, stream) => this.onUpgrade(req, stream, EMPTY),
+          idleTimeout: this.handshakeTimeout,
+          maxHeaderSize,
+        });
+      }
       this.netServer = this.createServer();
       this.netServer.on('error', this.onServerError);
     } else {
@@ -122,7 +139,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
       return net.createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
     }
     const server = tls.createServer({
-      ALPNProtocols: ['http/1.1'],
+      ALPNProtocols: this.h2 === null ? ['http/1.1'] : ['h2', 'http/1.1'],
       handshakeTimeout: this.handshakeTimeout,
       ...tlsOptions,
       noDelay: true,
@@ -170,9 +187,12 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
       : Promise.resolve();
     if (this.reader === null) server.off('upgrade', this.onUpgrade);
     else this.dropRequestsInProgress(this.reader);
+    this.h2?.close();
     const code = options.code ?? 1001;
     for (const ws of this.clients) if (ws.readyState === 1) ws.close(code, options.reason ?? '');
     await this.allClosed(options.timeout ?? this.options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT);
+    // Sessions whose peer has not closed them after our GOAWAY and their last stream.
+    this.h2?.destroy();
     await closed;
     this.emit('close');
   }
@@ -211,8 +231,25 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
 
   /** A connection to our own server: the handshake clock starts, and its request head is read. */
   private readonly onConnection = (socket: net.Socket): void => {
+    const h2 = this.h2;
+    if (h2 !== null && (socket as tls.TLSSocket).alpnProtocol === 'h2') {
+      h2.accept(socket);
+      return;
+    }
     this.deadlines.add(socket);
-    this.reader!.read(socket);
+    if (h2 === null || this.options.tls !== undefined) {
+      this.reader!.read(socket);
+      return;
+    }
+    routeByPreface(
+      socket,
+      (connection) => {
+        this.deadlines.delete(connection);
+        h2.accept(connection);
+      },
+      this.reader!.read,
+      this.handshakeTimeout,
+    );
   };
 
   private readonly onUpgrade = (req: UpgradeRequest, socket: Duplex, head: Uint8Array): void => {

@@ -9,13 +9,17 @@ import {
   type AcceptedRequest,
   buildAccept,
   buildReject,
+  checkH2Request,
   checkRequest,
+  h2AcceptHeaders,
+  h2Reject,
   type ProtocolSelector,
   type RejectOptions,
   selectProtocol,
 } from '../core/handshake.ts';
 import type { HeaderInput } from '../core/http1.ts';
 import { extensionFactories, type PerMessageDeflateOption } from './deflate-option.ts';
+import { isH2Stream } from './h2.ts';
 import { WebSocket, type WebSocketOptions } from './websocket.ts';
 
 /**
@@ -28,7 +32,7 @@ export interface UpgradeRequest {
   readonly method?: string | undefined;
   /** The request target: path and query (`/chat?room=1`). */
   readonly url?: string | undefined;
-  /** `'1.1'`. */
+  /** `'1.1'`, or `'2.0'` for a WebSocket over HTTP/2 (RFC 8441; the request is node's `Http2ServerRequest`). */
   readonly httpVersion: string;
   /**
    * Header fields by lowercase name. node joins most repeated fields into one string; a server on its own port
@@ -60,20 +64,37 @@ export interface UpgradeOptions extends WebSocketOptions {
 
 function ignoreError(): void {}
 
-/** Answers a refused handshake and closes the connection once the answer is written. */
+/**
+ * Answers a refused handshake and closes the connection once the answer is written. Over HTTP/2, the answer is
+ * HEADERS and DATA on the request's stream, which then ends (the connection stays for its other streams).
+ */
 export function rejectUpgrade(socket: Duplex, status: number, options: RejectOptions = {}): void {
   socket.on('error', ignoreError);
   if (!socket.writable) {
     socket.destroy();
     return;
   }
+  if (isH2Stream(socket)) {
+    if (socket.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const { headers, body } = h2Reject(status, options);
+    socket.respond(headers);
+    socket.end(body);
+    return;
+  }
   socket.once('finish', () => socket.destroy());
   socket.end(buildReject(status, options));
 }
 
-/** Validates the request as RFC 6455 §4.2.1 asks. Exposed so a server can check before its own (async) steps. */
+/**
+ * Validates the request as RFC 6455 §4.2.1 asks (RFC 8441 §4-5 over HTTP/2). Exposed so a server can check before
+ * its own (async) steps.
+ */
 export function checkUpgrade(req: UpgradeRequest): ReturnType<typeof checkRequest> {
-  return checkRequest({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers });
+  const info = { method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers };
+  return req.httpVersion === '2.0' ? checkH2Request(info) : checkRequest(info);
 }
 
 /**
@@ -107,16 +128,16 @@ export function acceptUpgrade(
     rejectUpgrade(socket, 400, { body: negotiated.error });
     return null;
   }
-  let accept: Uint8Array;
   try {
     const protocol = selectProtocol(check.protocols, options.protocols ?? []);
     const headers = typeof options.headers === 'function' ? options.headers(req) : options.headers;
-    accept = buildAccept({ key: check.key, protocol, extensions: negotiated.header, headers });
+    const answer = { key: check.key, protocol, extensions: negotiated.header, headers };
     if (!socket.readable || !socket.writable) {
       socket.destroy();
       return null;
     }
-    socket.write(accept);
+    if (isH2Stream(socket)) socket.respond(h2AcceptHeaders(answer));
+    else socket.write(buildAccept(answer));
     return new WebSocket(socket as Socket, {
       highWaterMark: options.highWaterMark,
       maxBufferedAmount: options.maxBufferedAmount,

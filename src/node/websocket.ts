@@ -123,7 +123,10 @@ export class WebSocket
   static readonly CLOSING = ReadyState.CLOSING;
   static readonly CLOSED = ReadyState.CLOSED;
 
-  /** The underlying socket (read-only use: addresses, TLS details). */
+  /**
+   * The underlying socket (read-only use: addresses, TLS details). Over HTTP/2 it is the WebSocket's stream;
+   * `socket.session.socket` is the connection.
+   */
   readonly socket: Socket;
   readonly protocol: string;
   /** The Sec-WebSocket-Extensions value of the handshake ('' for none). */
@@ -156,7 +159,9 @@ export class WebSocket
     this.socket = socket;
     this.protocol = init.protocol ?? '';
     this.extensions = init.extensionsHeader ?? '';
-    this.remoteAddress = socket.remoteAddress;
+    // Over HTTP/2 the duplex is a stream; the address is its session's connection's.
+    this.remoteAddress =
+      socket.remoteAddress ?? (socket as { session?: { socket?: Socket } }).session?.socket?.remoteAddress;
     this.highWaterMark = init.highWaterMark ?? DEFAULTS.highWaterMark;
     this.maxBufferedAmount = init.maxBufferedAmount ?? DEFAULTS.maxBufferedAmount;
     this.readHighWaterMark = init.readHighWaterMark ?? DEFAULTS.readHighWaterMark;

@@ -12,7 +12,9 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
+import { EMPTY } from '../core/bytes.ts';
 import { extensionFactories, type PerMessageDeflateOption } from '../node/deflate-option.ts';
+import { H2Sessions, shareServer } from '../node/h2.ts';
 import { acceptUpgrade, checkUpgrade, rejectUpgrade, type UpgradeOptions } from '../node/upgrade.ts';
 import type { Backplane, BackplaneHost, BackplaneReport, GapReason } from './backplane.ts';
 import {
@@ -58,6 +60,13 @@ export interface ContextOptions extends BroadcastOptions {
   gid?: number | string;
   /** After binding, switch to this user (id or name). */
   uid?: number | string;
+  /**
+   * Also serve HTTP/2 on the port (own server only): WebSockets over RFC 8441 extended CONNECT, static files and
+   * `onHttp`. With `tls`, ALPN offers `h2` before `http/1.1`; without, a connection that opens with the HTTP/2
+   * preface is HTTP/2. Handlers get node's `Http2ServerRequest` / `Http2ServerResponse` for those requests
+   * (`httpVersion` '2.0'). Default false.
+   */
+  http2?: boolean;
   /** Attach to this server instead of listening: its 'upgrade' (and, with `onHttp`/`mounts`, 'request') events. */
   server?: http.Server | https.Server;
   /** Options of every WebSocket (limits, timeouts, heartbeat, extensions). */
@@ -93,6 +102,8 @@ export interface DestroyOptions {
 }
 
 const DEFAULT_DESTROY_TIMEOUT = 5_000;
+/** Largest HTTP/2 header block, as node's HTTP/1.1 default head size. */
+const H2_MAX_HEADER_SIZE = 16 * 1024;
 
 export class Context implements SocketHost {
   readonly server: http.Server | https.Server;
@@ -107,6 +118,7 @@ export class Context implements SocketHost {
   private readonly rule: SlowSocketRule;
   private readonly staticFiles: StaticHandler | null;
   private destroying: Promise<void> | null = null;
+  private readonly h2: H2Sessions | null = null;
   private readonly backplane: Backplane | null;
   /** Channels whose local interest may have changed this turn, and those the backplane is subscribed to. */
   private readonly interestChanged = new Set<string>();
@@ -133,6 +145,17 @@ export class Context implements SocketHost {
     this.server.on('upgrade', this.onUpgrade);
     if (this.ownsServer || options.onHttp !== undefined || options.mounts !== undefined) {
       this.server.on('request', this.onRequest);
+    }
+    if (this.ownsServer && options.http2 === true) {
+      // Over HTTP/2 the request objects are node's compat ones, with the fields the handlers read.
+      this.h2 = new H2Sessions({
+        onConnect: (req, stream) => this.handleUpgrade(req as unknown as http.IncomingMessage, stream, EMPTY),
+        onRequest: (req, res) =>
+          this.onRequest(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse),
+        idleTimeout: this.server.headersTimeout,
+        maxHeaderSize: H2_MAX_HEADER_SIZE,
+      });
+      shareServer(this.server, this.h2, this.server.headersTimeout);
     }
   }
 
@@ -306,6 +329,7 @@ export class Context implements SocketHost {
   private async shutdown(timeout: number): Promise<void> {
     this.server.off('upgrade', this.onUpgrade);
     this.server.off('request', this.onRequest);
+    this.h2?.close();
     const closed = [...this.sockets].map(
       (ws) =>
         new Promise<void>((resolve) => {
@@ -319,6 +343,7 @@ export class Context implements SocketHost {
     await Promise.all(closed);
     clearTimeout(timer);
     await this.backplane?.close();
+    this.h2?.destroy();
     if (!this.ownsServer) return;
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
@@ -347,7 +372,9 @@ export class Context implements SocketHost {
   }
 
   private createServer(): http.Server | https.Server {
-    return this.options.tls === undefined ? http.createServer() : https.createServer(this.options.tls);
+    if (this.options.tls === undefined) return http.createServer();
+    const alpn = this.options.http2 === true ? { ALPNProtocols: ['h2', 'http/1.1'] } : {};
+    return https.createServer({ ...alpn, ...this.options.tls });
   }
 
   private add(ws: ServiceSocket<unknown>): void {
