@@ -102,7 +102,14 @@ const pool = { slab: allocUnsafe(SLAB_SIZE), pos: 0 };
  * of one connection form one region, which leaves as one chunk, so a burst of replies becomes one write.
  */
 export class Outbox {
-  /** Chunks cut so far; made for the first one after each `take()`. */
+  /**
+   * The only chunk cut so far, or null. Most connections have one chunk per flush (a reply, a broadcast frame);
+   * holding it in a field rather than in an array spares an array per connection and flush, which matters when
+   * a broadcast to tens of thousands of sockets keeps their outboxes full for many event-loop turns: those
+   * arrays would outlive young-generation collections and pile up as old-generation garbage.
+   */
+  private single: Uint8Array | null = null;
+  /** Chunks cut so far, once there are two or more. */
   private chunks: Uint8Array[] | null = null;
   private region: Uint8Array | null = null;
   private regionStart = 0;
@@ -145,6 +152,12 @@ export class Outbox {
 
   take(): Uint8Array[] {
     this.cut();
+    const single = this.single;
+    if (single !== null) {
+      this.single = null;
+      this.queued = 0;
+      return [single];
+    }
     let chunks = this.chunks;
     if (chunks === null) return [];
     // Frames of several connections interleave in the shared slab (a broadcast writes one frame to each in
@@ -159,6 +172,7 @@ export class Outbox {
   /** Drops everything queued (the connection was torn down). */
   clear(): void {
     this.region = null;
+    this.single = null;
     this.chunks = null;
     this.queued = 0;
   }
@@ -186,15 +200,26 @@ export class Outbox {
 
   private push(chunk: Uint8Array): void {
     this.cut();
-    (this.chunks ??= []).push(chunk);
+    this.add(chunk);
     this.queued += chunk.length;
+  }
+
+  /** Appends a chunk: into `single` when it is the first, else into `chunks` (with `single` moved there). */
+  private add(chunk: Uint8Array): void {
+    const chunks = this.chunks;
+    if (chunks !== null) chunks.push(chunk);
+    else if (this.single === null) this.single = chunk;
+    else {
+      this.chunks = [this.single, chunk];
+      this.single = null;
+    }
   }
 
   /** Closes the region written since the last cut into a chunk. */
   private cut(): void {
     if (this.region !== null && this.regionEnd > this.regionStart) {
       const region = this.region;
-      (this.chunks ??= []).push(
+      this.add(
         new Uint8Array(
           region.buffer,
           region.byteOffset + this.regionStart,

@@ -64,6 +64,8 @@ function onSocketClose(this: PumpedSocket): void {
  * a bound callback of its own.
  */
 const flushQueue: Pump[] = [];
+/** The queue's next pump: flushed ones before it are dropped in bulk, not shifted off one budget at a time. */
+let flushHead = 0;
 
 /**
  * Sockets written per turn of the event loop. Every flush is a system call (about 10 µs on loopback), so a
@@ -74,7 +76,7 @@ const flushQueue: Pump[] = [];
 export const FLUSH_BUDGET = 256;
 
 function flushQueued(): void {
-  let i = 0;
+  let i = flushHead;
   let writes = 0;
   try {
     // A flush does not schedule another synchronously, but the loop would take it in if one did.
@@ -87,8 +89,16 @@ function flushQueued(): void {
     }
   } finally {
     // If a flush threw, the pumps after it still get theirs, in a microtask of their own.
-    flushQueue.splice(0, i);
-    if (flushQueue.length > 0) {
+    flushHead = i;
+    if (i === flushQueue.length) {
+      flushQueue.length = 0;
+      flushHead = 0;
+    } else if (i > 4096 && i > flushQueue.length >>> 1) {
+      // A queue that never quite drains (sends arriving as fast as the budget writes) is compacted now and then.
+      flushQueue.splice(0, i);
+      flushHead = 0;
+    }
+    if (flushQueue.length > flushHead) {
       if (writes < FLUSH_BUDGET) queueMicrotask(flushQueued);
       else setImmediate(flushQueued);
     }
@@ -188,7 +198,7 @@ export class Pump {
   scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    if (flushQueue.push(this) === 1) queueMicrotask(flushQueued);
+    if (flushQueue.push(this) - flushHead === 1) queueMicrotask(flushQueued);
   }
 
   /**
