@@ -19,6 +19,13 @@ export class MessageAssembler {
   /** The payload so far, once a second piece arrived; `length` bytes of it are used. */
   private buffer: Uint8Array | null = null;
   private length = 0;
+  /**
+   * Where the message ends, when the current frame is its last and its bytes arrive as they are (no extension
+   * decodes them), else -1: a buffer that must grow within that frame is then made to that size, when that is at
+   * most twice the bytes it will hold, instead of doubling (a 64 KiB message costs 64 KiB, not 128). Earlier
+   * frames of a fragmented message grow by doubling, so many small frames cost amortised copies.
+   */
+  private frameEnd = -1;
 
   /** Feeds one event; returns the completed message when `event` ends one, else null. */
   push(event: Event): Message | null {
@@ -30,6 +37,7 @@ export class MessageAssembler {
           this.buffer = null;
           this.length = 0;
         }
+        this.frameEnd = event.fin && event.rsv === 0 ? this.length + event.length : -1;
         return null;
       case 'frame-data':
         this.append(event.data);
@@ -57,7 +65,12 @@ export class MessageAssembler {
     const needed = this.length + data.length;
     let buffer = this.buffer;
     if (buffer === null || needed > buffer.length) {
-      const grown = allocUnsafe(Math.max(needed, 2 * (buffer?.length ?? this.length)));
+      const frameEnd = this.frameEnd;
+      const size =
+        frameEnd >= needed && frameEnd <= 2 * needed
+          ? frameEnd
+          : Math.max(needed, 2 * (buffer?.length ?? this.length));
+      const grown = allocUnsafe(size);
       grown.set(buffer === null ? this.first! : buffer.subarray(0, this.length), 0);
       this.buffer = buffer = grown;
       this.first = null;

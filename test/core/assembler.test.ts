@@ -62,6 +62,35 @@ describe('MessageAssembler', () => {
     assert.deepEqual([...message!.data], [1, 2, 3]);
   });
 
+  it('sizes the buffer of a frame that arrives in pieces to the frame, not to twice its first piece', () => {
+    // A 64 KiB frame whose first socket read held all but 14 bytes of it: one buffer of exactly 65,536 bytes.
+    const payload = new Uint8Array(65_536).map((_, i) => i * 7);
+    const assembler = new MessageAssembler();
+    assembler.push({
+      type: 'frame-start',
+      opcode: 2,
+      first: true,
+      fin: true,
+      rsv: 0,
+      length: payload.length,
+    });
+    assembler.push({ type: 'frame-data', data: payload.subarray(0, 65_522) });
+    assembler.push({ type: 'frame-data', data: payload.subarray(65_522) });
+    const message = assembler.push({ type: 'frame-end', fin: true });
+    assert.deepEqual(Buffer.from(message!.data), Buffer.from(payload));
+    assert.equal(message!.data.buffer.byteLength, 65_536, 'one buffer the size of the frame');
+  });
+
+  it('does not trust a frame length far beyond the bytes received: capacity stays within twice the bytes', () => {
+    // A frame announced at 10 MB of which 200 bytes arrived: the buffer is sized to what arrived.
+    const assembler = new MessageAssembler();
+    assembler.push({ type: 'frame-start', opcode: 2, first: true, fin: true, rsv: 0, length: 10_000_000 });
+    assembler.push({ type: 'frame-data', data: new Uint8Array(100).fill(1) });
+    assembler.push({ type: 'frame-data', data: new Uint8Array(100).fill(2) });
+    const buffer = (assembler as unknown as { buffer: Uint8Array }).buffer;
+    assert.ok(buffer.length <= 400, `capacity ${buffer.length} for 200 bytes`);
+  });
+
   it('holds memory in proportion to the bytes, not the frames: 1,000,000 one-byte frames of a 1 MB message', () => {
     const FRAMES = 1_000_000;
     // Server role: client frames are masked. FIN=0 TEXT/CONT, MASK|1, key 00000000, one byte 'a'.
