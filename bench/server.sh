@@ -21,8 +21,10 @@ status=0
 for line in ${BENCH_NODE_LINES-machine 26}; do
   bin=""
   [ "$line" = machine ] || bin="$(bash "$root/.ci/node-bin.sh" "$line"):"
-  major=$(PATH="$bin$PATH" node -p 'process.versions.node.split(".")[0]')
-  echo "== bench/server.sh on Node $(PATH="$bin$PATH" node --version)"
+  version=$(PATH="$bin$PATH" node --version)
+  major=${version#v}
+  major=${major%%.*}
+  echo "== bench/server.sh on Node $version"
   PATH="$bin$PATH" OUT="${OUT:-$here/results/server-$stamp}-node$major" "$shared/run.sh" \
     "tslay|$cli" \
     "tslay-deflate|$cli --deflate" \

@@ -162,8 +162,8 @@ export class Outbox {
     if (chunks === null) return [];
     // Frames of several connections interleave in the shared slab (a broadcast writes one frame to each in
     // turn), so one connection's small frames can end up as many chunks. Joining them costs one copy of at most
-    // COALESCE_LIMIT bytes and saves a many-part writev.
-    if (chunks.length > 1 && this.queued <= COALESCE_LIMIT) chunks = [concat(chunks, this.queued)];
+    // COALESCE_LIMIT bytes and saves a many-part writev. (`chunks` holds two or more: one alone is `single`.)
+    if (this.queued <= COALESCE_LIMIT) chunks = [concat(chunks, this.queued)];
     this.chunks = null;
     this.queued = 0;
     return chunks;
