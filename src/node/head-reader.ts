@@ -99,6 +99,14 @@ export class HeadReader {
     socket.on('data', this.onData);
   };
 
+  /**
+   * The connection became a WebSocket, whose own 'error' listener replaces the one `read` added (kept until
+   * then: an async `verifyClient` may run while the socket waits with no other listener).
+   */
+  release(socket: Socket): void {
+    socket.removeListener('error', ignoreError);
+  }
+
   /** Whether `socket` is still sending its request head. */
   isReading(socket: Socket): boolean {
     return socket.listeners('data').includes(this.onData);

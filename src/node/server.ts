@@ -337,6 +337,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
       return;
     }
     if (ws === null) return;
+    this.reader?.release(socket as net.Socket);
     this.clients.add(ws);
     ws.on('close', this.removeClient);
     this.emit('connection', ws, req);

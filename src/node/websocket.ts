@@ -131,7 +131,8 @@ export class WebSocket
   readonly protocol: string;
   /** The Sec-WebSocket-Extensions value of the handshake ('' for none). */
   readonly extensions: string;
-  readonly remoteAddress: string | undefined;
+  /** The peer's address, once read (`null`: not read yet; see `remoteAddress`). */
+  private peerAddress: string | undefined | null = null;
   private readonly conn: Connection;
   private readonly pump: Pump;
   private readonly assembler = new MessageAssembler();
@@ -159,9 +160,6 @@ export class WebSocket
     this.socket = socket;
     this.protocol = init.protocol ?? '';
     this.extensions = init.extensionsHeader ?? '';
-    // Over HTTP/2 the duplex is a stream; the address is its session's connection's.
-    this.remoteAddress =
-      socket.remoteAddress ?? (socket as { session?: { socket?: Socket } }).session?.socket?.remoteAddress;
     this.highWaterMark = init.highWaterMark ?? DEFAULTS.highWaterMark;
     this.maxBufferedAmount = init.maxBufferedAmount ?? DEFAULTS.maxBufferedAmount;
     this.readHighWaterMark = init.readHighWaterMark ?? DEFAULTS.readHighWaterMark;
@@ -179,6 +177,24 @@ export class WebSocket
       this.heartbeatTimer = setInterval(() => this.beat(), init.heartbeat);
     }
     this.pump.receive(init.head ?? EMPTY);
+  }
+
+  /**
+   * The peer's address. Read from the socket when first asked (an idle connection keeps no copy), and at the
+   * latest when the closing handshake starts, so it stays available after a clean close; after a connection
+   * that was reset without ever being asked, it is `undefined`.
+   */
+  get remoteAddress(): string | undefined {
+    if (this.peerAddress === null) {
+      const socket = this.socket;
+      // Over HTTP/2 the duplex is a stream; the address is its session's connection's.
+      const address =
+        socket.remoteAddress ?? (socket as { session?: { socket?: Socket } }).session?.socket?.remoteAddress;
+      // Not cached while unknown: a socket that has closed knows none, and neither would a later read.
+      if (address === undefined) return undefined;
+      this.peerAddress = address;
+    }
+    return this.peerAddress;
   }
 
   get readyState(): ReadyState {
@@ -248,6 +264,7 @@ export class WebSocket
   close(code?: number, reason = ''): void {
     encodeClosePayload(code, reason);
     if (this.conn.closeSent !== null || this.conn.state === State.Closed) return;
+    void this.remoteAddress;
     this.conn.sendClose(code, reason);
     this.pump.scheduleFlush();
   }
@@ -345,6 +362,10 @@ export class WebSocket
       case 'fail':
         this.inMessage = false;
         if (this.listenerCount('error') > 0) this.emit('error', event.error);
+        return;
+      case 'close':
+        // Read while the socket still knows it (see `remoteAddress`).
+        void this.remoteAddress;
         return;
       default:
         // 'close' and 'end' are reported once the socket is closed, with the outcome of both.

@@ -217,6 +217,23 @@ describe('server: lifecycle', () => {
     await assert.rejects(connect(url), { code: 'ECONNREFUSED' });
   });
 
+  test("remoteAddress, first read after a clean close begun by either side, is the peer's address", async () => {
+    const server = await serve({ port: 0, host: '127.0.0.1' });
+    const url = `ws://127.0.0.1:${server.port}/`;
+    for (const closer of ['server', 'client'] as const) {
+      const accepted = once(server, 'connection') as Promise<[WebSocket]>;
+      const client = await connect(url);
+      const [ws] = await accepted;
+      const closed = once(ws, 'close') as Promise<CloseArgs>;
+      if (closer === 'server') ws.close(1000);
+      else client.close(1000);
+      assert.equal((await closed)[2], true, `a clean close begun by the ${closer}`);
+      assert.equal(ws.socket.destroyed, true);
+      assert.equal(ws.remoteAddress, '127.0.0.1', `closed by the ${closer}`);
+    }
+    await server.close();
+  });
+
   test('close() destroys clients that do not answer within the timeout', async () => {
     const server = await serve({ port: 0, host: '127.0.0.1' });
     const { socket, rest } = await rawClient(server.port);
