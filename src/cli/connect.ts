@@ -3,9 +3,13 @@
  * --echo, every received message is sent back with its type until the server closes. Exit 0 on a clean close.
  */
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
+import type * as util from 'node:util';
+import { requireBuiltin } from '../core/platform.ts';
 import { type ConnectOptions, connect, ReconnectingWebSocket, WebSocket } from '../node/index.ts';
 import { printedHelp } from './options.ts';
+
+/** node:util by `require` (see requireBuiltin). */
+const { parseArgs }: typeof util = requireBuiltin('node:util');
 
 const HELP = `Usage: tslay connect URL [options]
 

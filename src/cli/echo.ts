@@ -2,9 +2,13 @@
  * `tslay echo`: an echo server. Every text or binary message goes back with the same type; text is echoed as the
  * bytes received (never decoded). SIGINT/SIGTERM close every client with 1001 and exit 0.
  */
-import { parseArgs } from 'node:util';
+import type * as util from 'node:util';
+import { requireBuiltin } from '../core/platform.ts';
 import { serve, WebSocket } from '../node/index.ts';
 import { listenOptions, listenSettings, printedHelp, printListening, untilSignal } from './options.ts';
+
+/** node:util by `require` (see requireBuiltin). */
+const { parseArgs }: typeof util = requireBuiltin('node:util');
 
 const HELP = `Usage: tslay echo [options]
 

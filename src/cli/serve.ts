@@ -9,12 +9,16 @@
 import { statSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import type * as util from 'node:util';
+import { requireBuiltin } from '../core/platform.ts';
 import type { Backplane } from '../service/backplane.ts';
 import { type Context, type ContextReport, createContext, describeReport } from '../service/context.ts';
 import type { ProtocolTable, ServiceSocket } from '../service/protocol.ts';
 import { runWorkers } from '../service/workers.ts';
 import { listenOptions, listenSettings, printedHelp, printListening, untilSignal } from './options.ts';
+
+/** node:util by `require` (see requireBuiltin). */
+const { parseArgs }: typeof util = requireBuiltin('node:util');
 
 const HELP = `Usage: tslay serve [DIR] [options]
 

@@ -14,7 +14,12 @@
  * Driving zlib ourselves also gives the output limit its teeth: we hand zlib at most `limit + 1` bytes of output
  * room, so a decompression bomb stops after `limit` bytes however much it would expand.
  */
-import zlib from 'node:zlib';
+import type * as zlibTypes from 'node:zlib';
+import { requireBuiltin } from './platform.ts';
+
+/** Loaded on the first context: a server or client that never negotiates permessage-deflate never loads zlib. */
+let zlibModule: typeof zlibTypes | undefined;
+const zlib = (): typeof zlibTypes => (zlibModule ??= requireBuiltin('node:zlib'));
 
 /** `none` lets zlib keep input buffered; `sync` flushes to a byte boundary with an empty stored block. */
 export type ZlibFlush = 'none' | 'sync';
@@ -78,17 +83,21 @@ interface NodeZlibInternals {
   close(): void;
 }
 
-/** Node allocates a stream-side output buffer of `chunkSize` that we never use: keep it at the minimum. */
-const UNUSED_STREAM_CHUNK = zlib.constants.Z_MIN_CHUNK;
+/** zlib.h's flush values (fixed by zlib's ABI). */
+const Z_NO_FLUSH = 0;
+const Z_SYNC_FLUSH = 2;
+
+/** Node allocates a stream-side output buffer of `chunkSize` that we never use: keep it at the minimum (Z_MIN_CHUNK). */
+const UNUSED_STREAM_CHUNK = 64;
 
 export function createRawInflater(windowBits: number): RawZlib {
-  return new NodeRawZlib(zlib.createInflateRaw({ windowBits, chunkSize: UNUSED_STREAM_CHUNK }));
+  return new NodeRawZlib(zlib().createInflateRaw({ windowBits, chunkSize: UNUSED_STREAM_CHUNK }));
 }
 
 export function createRawDeflater(options: RawDeflaterOptions): RawZlib {
   const { windowBits, level, memLevel } = options;
   return new NodeRawZlib(
-    zlib.createDeflateRaw({ windowBits, level, memLevel, chunkSize: UNUSED_STREAM_CHUNK }),
+    zlib().createDeflateRaw({ windowBits, level, memLevel, chunkSize: UNUSED_STREAM_CHUNK }),
   );
 }
 
@@ -118,7 +127,7 @@ class NodeRawZlib implements RawZlib {
   push(input: Uint8Array, flush: ZlibFlush, limit = Number.POSITIVE_INFINITY): ZlibOutput | ZlibFailure {
     const out = (scratch ??= new Uint8Array(OUT_CHUNK));
     const state = this.#stream._writeState;
-    const flag = flush === 'sync' ? zlib.constants.Z_SYNC_FLUSH : zlib.constants.Z_NO_FLUSH;
+    const flag = flush === 'sync' ? Z_SYNC_FLUSH : Z_NO_FLUSH;
     const result: ZlibOutput = { chunks: [], length: 0, overflow: false, ended: false };
     let inOff = 0;
     let inLeft = input.length;

@@ -2,8 +2,8 @@
  * `connect(url, options)`: the client's opening handshake (RFC 6455 §4.1) over node's `http.request` /
  * `https.request` and its 'upgrade' event, so TLS options and agents work as they do for HTTP.
  */
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as http from 'node:http';
+import type * as https from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import { type ConnectionOptions as TlsConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { UsageError } from '../core/errors.ts';
@@ -11,10 +11,14 @@ import type { Extension } from '../core/extension.ts';
 import { type ExtensionFactory, negotiateClient, offerExtensions } from '../core/extensions.ts';
 import { checkResponse, requestHeaders } from '../core/handshake.ts';
 import { type HeaderInput, headerEntries } from '../core/http1.ts';
+import { requireBuiltin } from '../core/platform.ts';
 import { extensionFactories, type PerMessageDeflateOption } from './deflate-option.ts';
 import { HandshakeError } from './errors.ts';
 import { openTunnel, type ProxyOption, resolveProxy } from './proxy.ts';
 import { WebSocket, type WebSocketOptions } from './websocket.ts';
+
+const nodeHttp: typeof http = requireBuiltin('node:http');
+const nodeHttps: typeof https = requireBuiltin('node:https');
 
 export interface ConnectOptions extends WebSocketOptions {
   /** Subprotocols to offer, in order of preference; the server must then pick one. */
@@ -229,7 +233,7 @@ function bareHost(url: URL): string {
 /** The upgrade request, on a connection of its own or on the tunnel (with TLS inside it for wss://). */
 function sendRequest(hop: Hop, headers: Record<string, string>, options: ConnectOptions, tunnel?: Socket) {
   const secure = isSecure(hop.url);
-  const request = secure ? https.request : http.request;
+  const request = secure ? nodeHttps.request : nodeHttp.request;
   const common = {
     host: bareHost(hop.url),
     port: portOf(hop.url),

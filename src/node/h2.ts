@@ -12,11 +12,16 @@
  * and a reset stream is a WebSocket closed without a close frame (1006).
  */
 import type * as http from 'node:http';
-import * as http2 from 'node:http2';
+import type * as http2 from 'node:http2';
 import type * as https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
+import { requireBuiltin } from '../core/platform.ts';
+
+/** Loaded by the first `H2Sessions`: a server that never serves HTTP/2 never loads node:http2. */
+let http2Module: typeof http2 | undefined;
+const nodeHttp2 = (): typeof http2 => (http2Module ??= requireBuiltin('node:http2'));
 
 /** What every HTTP/2 connection starts with (RFC 9113 §3.4). */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -120,7 +125,7 @@ export class H2Sessions {
 
   constructor(options: H2SessionsOptions) {
     this.options = options;
-    this.server = http2.createServer({
+    this.server = nodeHttp2().createServer({
       settings: { enableConnectProtocol: true, maxHeaderListSize: options.maxHeaderSize },
     });
     this.server.on('session', this.onSession);
@@ -173,13 +178,13 @@ export class H2Sessions {
     openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
     stream.once('close', () => openStreams.set(session, (openStreams.get(session) ?? 1) - 1));
     stream.on('error', ignoreError);
-    const req = new http2.Http2ServerRequest(stream, headers, {}, rawHeaders);
+    const req = new (nodeHttp2().Http2ServerRequest)(stream, headers, {}, rawHeaders);
     const connect = headers[':method'] === 'CONNECT';
     if (connect && headers[':protocol'] !== undefined) {
       this.options.onConnect(req, stream);
       return;
     }
-    const res = new http2.Http2ServerResponse(stream);
+    const res = new (nodeHttp2().Http2ServerResponse)(stream);
     if (connect) {
       // A plain CONNECT asks for a TCP tunnel (RFC 9113 §8.5): not something this server does.
       answer(res, 501, 'Not Implemented', {});

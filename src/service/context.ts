@@ -7,12 +7,13 @@
  * (`gid` then `uid`) right after the port is bound, as libwebsockets does, so a root-started server can bind a
  * low port and then run as `nobody`.
  */
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { EMPTY } from '../core/bytes.ts';
+import { requireBuiltin } from '../core/platform.ts';
 import { extensionFactories, type PerMessageDeflateOption } from '../node/deflate-option.ts';
 import { H2Sessions, shareServer } from '../node/h2.ts';
 import { acceptUpgrade, checkUpgrade, rejectUpgrade, type UpgradeOptions } from '../node/upgrade.ts';
@@ -32,6 +33,8 @@ import {
   type SocketHost,
 } from './protocol.ts';
 import { type Mounts, type StaticHandler, serveStatic } from './static.ts';
+
+const nodeHttp: typeof http = requireBuiltin('node:http');
 
 export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
 
@@ -372,7 +375,7 @@ export class Context implements SocketHost {
   }
 
   private createServer(): http.Server | https.Server {
-    if (this.options.tls === undefined) return http.createServer();
+    if (this.options.tls === undefined) return nodeHttp.createServer();
     const alpn = this.options.http2 === true ? { ALPNProtocols: ['h2', 'http/1.1'] } : {};
     return https.createServer({ ...alpn, ...this.options.tls });
   }

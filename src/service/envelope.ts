@@ -15,7 +15,7 @@
  *
  * A receiver that sees an origin's sequence on a channel jump from n to n + k reports k - 1 lost messages.
  */
-import { randomFillSync } from 'node:crypto';
+import { randomFill } from '../core/platform.ts';
 
 export const ENVELOPE_VERSION = 1;
 export const ENVELOPE_HEADER = 18;
@@ -37,7 +37,7 @@ const TWO_32 = 2 ** 32;
 
 /** A fresh random origin id. */
 export function newOrigin(): Uint8Array {
-  return randomFillSync(new Uint8Array(ORIGIN_BYTES));
+  return randomFill(new Uint8Array(ORIGIN_BYTES));
 }
 
 /** The map key of an origin id (8 bytes as latin1). */

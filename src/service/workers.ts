@@ -10,9 +10,10 @@
  * version), each worker binds its own socket and the kernel spreads connections; elsewhere node:cluster's
  * primary accepts and hands connections out round robin.
  */
-import cluster, { type Worker } from 'node:cluster';
+import type { Cluster, Worker } from 'node:cluster';
 import * as net from 'node:net';
 import { availableParallelism } from 'node:os';
+import { requireBuiltin } from '../core/platform.ts';
 import type { Backplane } from './backplane.ts';
 import { clusterBackplane, relayBus } from './cluster-backplane.ts';
 
@@ -66,7 +67,8 @@ const REPLACE_DELAY = { first: 100, max: 5_000, stable: 10_000 };
  * and resolves with null.
  */
 export async function runWorkers(options: WorkersOptions): Promise<WorkerPool | null> {
-  if (cluster.isPrimary) return startPrimary(options);
+  const cluster: Cluster = requireBuiltin('node:cluster');
+  if (cluster.isPrimary) return startPrimary(cluster, options);
   await startWorker(options);
   return null;
 }
@@ -96,7 +98,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startPrimary(options: WorkersOptions): Promise<WorkerPool> {
+async function startPrimary(cluster: Cluster, options: WorkersOptions): Promise<WorkerPool> {
   const count = options.workers ?? availableParallelism();
   if (!Number.isSafeInteger(count) || count < 1) throw new TypeError('workers must be an integer >= 1');
   const log = options.log ?? ((line: string) => console.error(`tslay: ${line}`));

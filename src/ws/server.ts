@@ -6,9 +6,9 @@
  * ws's message for a bad Upgrade, key, version, subprotocol list or extension offer (or a `'wsClientError'`
  * event when the application listens to it), 401 when `verifyClient` refuses, 503 after `close()`.
  */
-import { createHash } from 'node:crypto';
+import type * as crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -16,8 +16,12 @@ import type { Extension } from '../core/extension.ts';
 import type { ExtensionFactory } from '../core/extensions.ts';
 import { negotiateServer } from '../core/extensions.ts';
 import { isToken } from '../core/http1.ts';
+import { requireBuiltin } from '../core/platform.ts';
 import { deflateFactory, type WsCommonOptions, type WsPerMessageDeflateOptions } from './options.ts';
 import { kAttach, WebSocket } from './websocket.ts';
+
+const nodeHttp: typeof http = requireBuiltin('node:http');
+const nodeCrypto: typeof crypto = requireBuiltin('node:crypto');
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const KEY_PATTERN = /^[+/0-9A-Za-z]{22}==$/;
@@ -93,7 +97,7 @@ function abortHandshake(
   message?: string,
   headers?: http.OutgoingHttpHeaders,
 ): void {
-  const body = message || http.STATUS_CODES[code] || '';
+  const body = message || nodeHttp.STATUS_CODES[code] || '';
   const fields: http.OutgoingHttpHeaders = {
     Connection: 'close',
     'Content-Type': 'text/html',
@@ -102,7 +106,7 @@ function abortHandshake(
   };
   socket.once('finish', socket.destroy);
   socket.end(
-    `HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\n` +
+    `HTTP/1.1 ${code} ${nodeHttp.STATUS_CODES[code]}\r\n` +
       Object.keys(fields)
         .map((name) => `${name}: ${String(fields[name])}`)
         .join('\r\n') +
@@ -139,8 +143,8 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEventMap> {
     // A bad perMessageDeflate option throws here rather than at the first handshake.
     this.deflateFactory(resolved.perMessageDeflate);
     if (hasPort) {
-      const server = http.createServer((_req, res) => {
-        const body = http.STATUS_CODES[426]!;
+      const server = nodeHttp.createServer((_req, res) => {
+        const body = nodeHttp.STATUS_CODES[426]!;
         res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain' });
         res.end(body);
       });
@@ -356,7 +360,8 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEventMap> {
       return;
     }
     marked[kHandled] = true;
-    const digest = createHash('sha1')
+    const digest = nodeCrypto
+      .createHash('sha1')
       .update(key + GUID)
       .digest('base64');
     const lines = [

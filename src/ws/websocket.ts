@@ -9,9 +9,9 @@
  * (so `agent`, `createConnection`, `headers` and TLS options work as with ws) and returns in CONNECTING.
  * Server: `WebSocketServer` makes instances with `new WebSocket(null)` and attaches the upgraded socket.
  */
-import { randomBytes } from 'node:crypto';
+import type * as crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -25,6 +25,7 @@ import { negotiateClient, offerExtensions } from '../core/extensions.ts';
 import type { PreparedFrame } from '../core/frame.ts';
 import { acceptKey } from '../core/handshake.ts';
 import { isToken } from '../core/http1.ts';
+import { requireBuiltin } from '../core/platform.ts';
 import { WebSocketError } from '../node/errors.ts';
 import { Pump, type PumpHandler } from '../node/pump.ts';
 import { wsProtocolError } from './errors.ts';
@@ -45,6 +46,9 @@ import {
   type WsCommonOptions,
   type WsPerMessageDeflateOptions,
 } from './options.ts';
+
+const nodeHttp: typeof http = requireBuiltin('node:http');
+const nodeCrypto: typeof crypto = requireBuiltin('node:crypto');
 
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
 const BINARY_TYPES: readonly string[] = ['nodebuffer', 'arraybuffer', 'fragments', 'blob'];
@@ -639,7 +643,7 @@ export class WebSocket extends EventEmitter<WebSocketEventMap> implements PumpHa
       this.originalHost = url.host;
       this.originalSecure = secure;
     }
-    const key = randomBytes(16).toString('base64');
+    const key = nodeCrypto.randomBytes(16).toString('base64');
     const deflate = deflateFactory(options.perMessageDeflate ?? true);
     const factories = deflate === null ? [] : [deflate];
     const headers: http.OutgoingHttpHeaders = {
@@ -700,7 +704,7 @@ export class WebSocket extends EventEmitter<WebSocketEventMap> implements PumpHa
       init.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
     }
     if (handshakeTimeout !== undefined) init.timeout = handshakeTimeout;
-    const req = (secure ? https.request : http.request)(init);
+    const req = (secure ? https.request : nodeHttp.request)(init);
     this._req = req;
     if (!first) this.emit('redirect', this._url, req);
     if (handshakeTimeout !== undefined) {
@@ -806,7 +810,7 @@ export class WebSocket extends EventEmitter<WebSocketEventMap> implements PumpHa
       process.nextTick(() => this.emitErrorAndClose(error));
       return;
     }
-    if (stream instanceof http.ClientRequest) {
+    if (stream instanceof nodeHttp.ClientRequest) {
       this._req = null;
       stream.destroy();
       stream.socket?.destroy();
