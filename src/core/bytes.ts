@@ -1,6 +1,6 @@
 /** Byte helpers for the hot path: masking, concatenation, a chunk queue that copies only across boundaries. */
 
-import { allocUnsafe } from './platform.ts';
+import { allocUnsafe, nativeMasking } from './platform.ts';
 import { type SimdKernel, simdKernel } from './simd-mask.ts';
 
 export const EMPTY = new Uint8Array(0);
@@ -10,6 +10,20 @@ const WORD_THRESHOLD = 96;
 /** From this many bytes the WebAssembly SIMD kernel (copy in, XOR, copy out) beats 32-bit words in JavaScript. */
 const SIMD_THRESHOLD = 512;
 const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Which kernel masks runs of `WORD_THRESHOLD` bytes and more: node's native one, WebAssembly SIMD, or words. */
+export const maskKernel: 'native' | 'simd' | 'js' =
+  nativeMasking !== null ? 'native' : simdKernel !== null ? 'simd' : 'js';
+
+/** The key rotated to start at mask position `phase` (1..3), for the native kernel, which starts at 0. */
+const rotatedKey = new Uint8Array(4);
+function rotate(mask: Uint8Array, phase: number): Uint8Array {
+  rotatedKey[0] = mask[phase & 3];
+  rotatedKey[1] = mask[(phase + 1) & 3];
+  rotatedKey[2] = mask[(phase + 2) & 3];
+  rotatedKey[3] = mask[(phase + 3) & 3];
+  return rotatedKey;
+}
 
 /** The 4 mask bytes starting at `phase`, as the 32-bit word whose memory order is m[phase], m[phase+1], …. */
 function maskWord(mask: Uint8Array, phase: number, little: boolean): number {
@@ -23,12 +37,15 @@ function maskWord(mask: Uint8Array, phase: number, little: boolean): number {
 /**
  * XORs `data` in place with the 4-byte `mask`, starting at mask position `offset` (0..3), and returns the mask
  * position after the last byte. RFC 6455 §5.3: octet i of the transformed data is octet i of the original data
- * XOR octet (i MOD 4) of the masking key. Short runs go byte by byte, large ones through the WebAssembly SIMD
- * kernel when there is one, the rest as aligned 32-bit words.
+ * XOR octet (i MOD 4) of the masking key. Short runs go byte by byte, longer ones through node's native kernel
+ * where there is one (Node >= 26), else large ones through the WebAssembly SIMD kernel, the rest as aligned
+ * 32-bit words.
  */
 export function applyMask(data: Uint8Array, mask: Uint8Array, offset = 0): number {
   const length = data.length;
   if (length < WORD_THRESHOLD) maskBytes(data, mask, offset, 0, length);
+  else if (nativeMasking !== null)
+    nativeMasking.unmask(data, (offset & 3) === 0 ? mask : rotate(mask, offset));
   else if (length >= SIMD_THRESHOLD && simdKernel !== null) maskSimd(simdKernel, data, mask, offset, data, 0);
   else maskWords(data, mask, offset);
   return (offset + length) & 3;
@@ -107,12 +124,26 @@ function maskSimd(
 
 /** Copies `source` masked with `mask` into `target` at `at` (client frames: the caller's payload stays intact). */
 export function copyMasked(source: Uint8Array, mask: Uint8Array, target: Uint8Array, at: number): void {
+  maskInto(source, mask, 0, target, at);
+}
+
+/**
+ * Copies `source` masked into `target` at `at`, byte 0 of `source` at mask position `offset` (0..3), and returns
+ * the mask position after its last byte: `applyMask` that writes elsewhere, in the same single pass.
+ */
+export function maskInto(
+  source: Uint8Array,
+  mask: Uint8Array,
+  offset: number,
+  target: Uint8Array,
+  at: number,
+): number {
   const length = source.length;
   if (length < WORD_THRESHOLD) {
-    const m0 = mask[0];
-    const m1 = mask[1];
-    const m2 = mask[2];
-    const m3 = mask[3];
+    const m0 = mask[offset & 3];
+    const m1 = mask[(offset + 1) & 3];
+    const m2 = mask[(offset + 2) & 3];
+    const m3 = mask[(offset + 3) & 3];
     let i = 0;
     for (; i + 4 <= length; i += 4) {
       target[at + i] = source[i] ^ m0;
@@ -120,13 +151,16 @@ export function copyMasked(source: Uint8Array, mask: Uint8Array, target: Uint8Ar
       target[at + i + 2] = source[i + 2] ^ m2;
       target[at + i + 3] = source[i + 3] ^ m3;
     }
-    for (; i < length; i++) target[at + i] = source[i] ^ mask[i & 3];
+    for (; i < length; i++) target[at + i] = source[i] ^ mask[(offset + i) & 3];
+  } else if (nativeMasking !== null) {
+    nativeMasking.mask(source, (offset & 3) === 0 ? mask : rotate(mask, offset), target, at, length);
   } else if (length >= SIMD_THRESHOLD && simdKernel !== null) {
-    maskSimd(simdKernel, source, mask, 0, target, at);
+    maskSimd(simdKernel, source, mask, offset, target, at);
   } else {
     target.set(source, at);
-    maskWords(target.subarray(at, at + length), mask, 0);
+    maskWords(target.subarray(at, at + length), mask, offset);
   }
+  return (offset + length) & 3;
 }
 
 export function concat(chunks: readonly Uint8Array[], total?: number): Uint8Array {

@@ -59,5 +59,29 @@ export function allocUnsafe(size: number): Uint8Array {
   return Buffer.allocUnsafe(size);
 }
 
+/**
+ * Node's own WebSocket masking in C++ (`websocketMask` / `websocketUnmask` of node:http, Node >= 26), or null.
+ * It XORs in place, where the WebAssembly kernel must copy a block into its memory and back: 64 KiB take about a
+ * third of the time.
+ */
+export interface NativeMasking {
+  /** `output[offset + i] = source[i] ^ mask[i & 3]` for i < length. */
+  mask(source: Uint8Array, mask: Uint8Array, output: Uint8Array, offset: number, length: number): void;
+  /** `buffer[i] ^= mask[i & 3]`. */
+  unmask(buffer: Uint8Array, mask: Uint8Array): void;
+}
+
+function loadNativeMasking(): NativeMasking | null {
+  const http = requireBuiltin('node:http') as {
+    websocketMask?: NativeMasking['mask'];
+    websocketUnmask?: NativeMasking['unmask'];
+  };
+  const { websocketMask, websocketUnmask } = http;
+  if (typeof websocketMask !== 'function' || typeof websocketUnmask !== 'function') return null;
+  return { mask: websocketMask, unmask: websocketUnmask };
+}
+
+export const nativeMasking: NativeMasking | null = loadNativeMasking();
+
 /** simdutf-backed UTF-8 validation (Node >= 18.14); the UTF-8 validator uses it for bulk runs. */
 export { isUtf8 } from 'node:buffer';

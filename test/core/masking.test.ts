@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
-import { applyMask, applyMaskJs, copyMasked } from '../../src/core/bytes.ts';
+import { applyMask, applyMaskJs, copyMasked, maskKernel } from '../../src/core/bytes.ts';
 import { encodeFrame } from '../../src/core/frame.ts';
 import { simdKernel } from '../../src/core/simd-mask.ts';
 
@@ -25,6 +26,11 @@ function expected(data: Uint8Array, phase: number): Uint8Array {
 describe('masking', () => {
   test('the SIMD kernel loads on this runtime', () => {
     assert.notEqual(simdKernel, null);
+  });
+
+  test("applyMask and copyMasked use node's native kernel where node:http has one (Node >= 26), else SIMD", () => {
+    const http = createRequire(import.meta.url)('node:http') as { websocketUnmask?: unknown };
+    assert.equal(maskKernel, typeof http.websocketUnmask === 'function' ? 'native' : 'simd');
   });
 
   for (const [name, mask] of [
