@@ -4,13 +4,16 @@ import type { Event, Message } from './events.ts';
 import { allocUnsafe } from './platform.ts';
 
 /**
- * Turns streaming frame events into whole messages: the only place that buffers payload. The connection has
- * already enforced the message size limit, so the buffer is bounded by it.
+ * Turns streaming frame events into whole messages: the place that buffers payload (the frame parser holds at most
+ * one frame's, see FrameParser). The connection has already enforced the message size limit, so the buffer is
+ * bounded by it.
  *
  * Memory is proportional to the message's bytes, whatever its framing: a single-piece message is returned without
- * a copy (a view into the received chunk), and from the second piece on, pieces are copied as they arrive into one
- * buffer whose capacity doubles, so no view or object per fragment outlives its fragment. A message of n bytes
- * holds at most 2n bytes while it arrives (a million one-byte frames cost one buffer, not a million views).
+ * a copy (a view into the received chunk), so is one whose pieces lie next to each other in one buffer (the frame
+ * parser unmasks a large last frame into one); otherwise, from the second piece on, pieces are copied as they
+ * arrive into one buffer whose capacity doubles, so no view or object per fragment outlives its fragment. A message
+ * of n bytes holds at most 2n bytes while it arrives (a million one-byte frames cost one buffer, not a million
+ * views).
  */
 export class MessageAssembler {
   private opcode: DataOpcode = 1;
@@ -57,10 +60,19 @@ export class MessageAssembler {
 
   private append(data: Uint8Array): void {
     if (data.length === 0) return;
-    if (this.buffer === null && this.first === null) {
-      this.first = data;
-      this.length = data.length;
-      return;
+    const first = this.first;
+    if (this.buffer === null) {
+      if (first === null) {
+        this.first = data;
+        this.length = data.length;
+        return;
+      }
+      if (data.buffer === first.buffer && data.byteOffset === first.byteOffset + first.length) {
+        // Adjacent in one buffer (the parser unmasks a large last frame into one): joining copies nothing.
+        this.first = new Uint8Array(first.buffer, first.byteOffset, first.length + data.length);
+        this.length += data.length;
+        return;
+      }
     }
     const needed = this.length + data.length;
     let buffer = this.buffer;

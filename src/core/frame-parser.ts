@@ -1,5 +1,6 @@
-import { applyMask, ByteQueue, EMPTY } from './bytes.ts';
+import { applyMask, ByteQueue, EMPTY, maskInto } from './bytes.ts';
 import { MAX_PAYLOAD_LENGTH } from './constants.ts';
+import { allocUnsafe } from './platform.ts';
 
 /** Where the parser is in the current frame. */
 export const ParserState = {
@@ -34,8 +35,13 @@ export type Step = (typeof Step)[keyof typeof Step];
 const maskBytes = new Uint8Array(4);
 
 /**
- * Streaming frame parser (RFC 6455 §5.2): chunks in, header facts and unmasked payload pieces out. It never
- * buffers payload: a `Data` step is a view into the chunk it came in (unmasked in place, so chunks are owned).
+ * Streaming frame parser (RFC 6455 §5.2): chunks in, header facts and unmasked payload pieces out. A `Data` step
+ * is a view into the chunk it came in, unmasked in place (so chunks are owned), with one exception that saves a
+ * copy: a masked frame that ends a message as it is (FIN, no RSV bit) and goes on past the bytes received, but
+ * is at most twice as long as them, is unmasked into one buffer of the frame's length as its pieces arrive. Its
+ * `Data` views are then adjacent in that buffer, and the message assembler joins them without copying (masking
+ * into another buffer costs the same single pass as masking in place). The buffer is bounded by the bytes held
+ * (2x), and the connection has checked the frame's length against its limits at `Header`.
  * Frame rules (which opcodes, which bits) are the connection's business; the parser only reads.
  */
 export class FrameParser {
@@ -53,6 +59,8 @@ export class FrameParser {
   private maskKey = 0;
   private maskOffset = 0;
   private remaining = 0;
+  /** The frame's payload buffer while a frame is unmasked into one (see the class comment), else null. */
+  private frameBuffer: Uint8Array | null = null;
   private readonly input = new ByteQueue();
 
   /** Bytes received but not parsed yet. */
@@ -67,6 +75,7 @@ export class FrameParser {
   /** Drops unparsed input (after the connection failed, input is discarded). */
   discard(): void {
     this.input.clear();
+    this.frameBuffer = null;
   }
 
   next(): Step {
@@ -138,18 +147,41 @@ export class FrameParser {
       this.state = ParserState.ReadHead;
       return Step.End;
     }
-    if (this.input.length === 0) return Step.NeedData;
-    const data = this.input.takeSome(this.remaining);
-    this.remaining -= data.length;
-    if (this.masked) {
-      const key = this.maskKey;
-      maskBytes[0] = key >>> 24;
-      maskBytes[1] = key >>> 16;
-      maskBytes[2] = key >>> 8;
-      maskBytes[3] = key;
-      this.maskOffset = applyMask(data, maskBytes, this.maskOffset);
+    const input = this.input;
+    const available = input.length;
+    if (available === 0) return Step.NeedData;
+    const remaining = this.remaining;
+    const data = input.takeSome(remaining);
+    this.remaining = remaining - data.length;
+    if (!this.masked) {
+      this.data = data;
+      return Step.Data;
     }
-    this.data = data;
+    const key = this.maskKey;
+    maskBytes[0] = key >>> 24;
+    maskBytes[1] = key >>> 16;
+    maskBytes[2] = key >>> 8;
+    maskBytes[3] = key;
+    let target = this.frameBuffer;
+    if (
+      target === null &&
+      remaining === this.length &&
+      remaining > available &&
+      remaining <= 2 * available &&
+      this.fin &&
+      this.rsv === 0
+    ) {
+      target = this.frameBuffer = allocUnsafe(remaining);
+    }
+    if (target === null) {
+      this.maskOffset = applyMask(data, maskBytes, this.maskOffset);
+      this.data = data;
+      return Step.Data;
+    }
+    const at = this.length - remaining;
+    this.maskOffset = maskInto(data, maskBytes, this.maskOffset, target, at);
+    this.data = target.subarray(at, at + data.length);
+    if (this.remaining === 0) this.frameBuffer = null;
     return Step.Data;
   }
 }

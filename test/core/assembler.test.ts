@@ -7,11 +7,15 @@ import { MessageAssembler } from '../../src/core/assembler.ts';
 import { Connection } from '../../src/core/connection.ts';
 import type { Event } from '../../src/core/events.ts';
 
-/** The frame events of one message cut into `sizes`-byte fragments (first fragment text, then continuations). */
-function* fragments(payload: Uint8Array, sizes: number[]): Generator<Event> {
+/**
+ * The frame events of one message cut into `sizes`-byte fragments (first fragment text, then continuations). Each
+ * piece is a copy of its own, as pieces from different socket reads are, unless `views` (adjacent views into
+ * `payload`, which the assembler joins without copying).
+ */
+function* fragments(payload: Uint8Array, sizes: number[], views = false): Generator<Event> {
   let at = 0;
   for (let i = 0; i < sizes.length; i++) {
-    const piece = payload.subarray(at, (at += sizes[i]!));
+    const piece = views ? payload.subarray(at, (at += sizes[i]!)) : payload.slice(at, (at += sizes[i]!));
     const fin = i === sizes.length - 1;
     yield { type: 'frame-start', opcode: 1, first: i === 0, fin, rsv: 0, length: piece.length } as Event;
     if (piece.length > 0) yield { type: 'frame-data', data: piece } as Event;
@@ -33,7 +37,8 @@ describe('MessageAssembler', () => {
       fc.property(
         fc.uint8Array({ maxLength: 2000 }),
         fc.array(fc.nat({ max: 300 }), { minLength: 1, maxLength: 40 }),
-        (payload, cuts) => {
+        fc.boolean(),
+        (payload, cuts, views) => {
           const sizes: number[] = [];
           let left = payload.length;
           for (const cut of cuts.slice(0, -1)) {
@@ -44,9 +49,11 @@ describe('MessageAssembler', () => {
           sizes.push(left);
           const assembler = new MessageAssembler();
           let message = null;
-          for (const event of fragments(payload, sizes)) message = assembler.push(event) ?? message;
+          for (const event of fragments(payload, sizes, views)) message = assembler.push(event) ?? message;
           assert.ok(message !== null);
           assert.deepEqual(Buffer.from(message.data), Buffer.from(payload));
+          if (views && payload.length > 0)
+            assert.equal(message.data.buffer, payload.buffer, 'joined, not copied');
         },
       ),
       { seed: 1201 },
@@ -57,7 +64,7 @@ describe('MessageAssembler', () => {
     const payload = new Uint8Array([1, 2, 3]);
     const assembler = new MessageAssembler();
     let message = null;
-    for (const event of fragments(payload, [3])) message = assembler.push(event) ?? message;
+    for (const event of fragments(payload, [3], true)) message = assembler.push(event) ?? message;
     assert.equal(message!.data.buffer, payload.buffer, 'a view of the received bytes');
     assert.deepEqual([...message!.data], [1, 2, 3]);
   });
@@ -74,8 +81,8 @@ describe('MessageAssembler', () => {
       rsv: 0,
       length: payload.length,
     });
-    assembler.push({ type: 'frame-data', data: payload.subarray(0, 65_522) });
-    assembler.push({ type: 'frame-data', data: payload.subarray(65_522) });
+    assembler.push({ type: 'frame-data', data: payload.slice(0, 65_522) });
+    assembler.push({ type: 'frame-data', data: payload.slice(65_522) });
     const message = assembler.push({ type: 'frame-end', fin: true });
     assert.deepEqual(Buffer.from(message!.data), Buffer.from(payload));
     assert.equal(message!.data.buffer.byteLength, 65_536, 'one buffer the size of the frame');
