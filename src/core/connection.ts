@@ -80,8 +80,9 @@ export class Connection {
   readonly role: Role;
   maxMessageSize: number;
   private _state: State = State.Open;
-  private readonly parser = new FrameParser();
-  private readonly outbox = new Outbox();
+  /** Made by the first bytes received, and the outbox by the first frame sent: an idle connection holds neither. */
+  private parser: FrameParser | null = null;
+  private outbox: Outbox | null = null;
   private readonly extensions: readonly Extension[];
   private readonly extensionRsv: number;
   private allowedRsv: number;
@@ -161,7 +162,7 @@ export class Connection {
   }
   /** Bytes queued for `dataToSend()`. */
   get bufferedAmount(): number {
-    return this.outbox.size;
+    return this.outbox === null ? 0 : this.outbox.size;
   }
 
   /**
@@ -184,7 +185,7 @@ export class Connection {
   /** Takes ownership of `chunk` (payload is unmasked in place; events may be views into it). Never throws. */
   receiveData(chunk: Uint8Array): void {
     if (this.discarding || this.inputEnded) return;
-    this.parser.push(chunk);
+    (this.parser ??= new FrameParser()).push(chunk);
   }
 
   /** The peer closed its side of the TCP connection. */
@@ -200,21 +201,21 @@ export class Connection {
   nextEvent(): Event | null {
     const pending = this.pending;
     if (pending !== null && pending.length > 0) return pending.shift()!;
-    if (this.discarding) return this.endOfInput();
+    const parser = this.parser;
+    if (this.discarding || parser === null) return this.endOfInput();
     for (;;) {
-      const event = this.step(this.parser.next());
+      const event = this.step(parser, parser.next());
       if (event !== undefined) return event;
     }
   }
 
   /** One parser step; `undefined` means "keep going". */
-  private step(step: Step): Event | null | undefined {
-    const parser = this.parser;
+  private step(parser: FrameParser, step: Step): Event | null | undefined {
     switch (step) {
       case Step.NeedData:
         return this.endOfInput();
       case Step.Head: {
-        const error = this.checkHead();
+        const error = this.checkHead(parser);
         return error === null ? undefined : this.failWith(error);
       }
       case Step.BadLength:
@@ -224,7 +225,7 @@ export class Connection {
             : protocolError('PAYLOAD_TOO_LONG', 'payload length has its most significant bit set'),
         );
       case Step.Header:
-        if (!isControl(parser.opcode)) return this.startDataFrame();
+        if (!isControl(parser.opcode)) return this.startDataFrame(parser);
         this.control = parser.length === 0 ? EMPTY : new Uint8Array(parser.length);
         return undefined;
       case Step.Data:
@@ -235,7 +236,7 @@ export class Connection {
         }
         return this.dataFrameData(parser.data);
       case Step.End:
-        return isControl(parser.opcode) ? this.controlFrame() : this.endDataFrame();
+        return isControl(parser.opcode) ? this.controlFrame(parser) : this.endDataFrame(parser);
     }
   }
 
@@ -246,8 +247,8 @@ export class Connection {
   }
 
   /** Frame rules that the first two bytes decide (RFC 6455 §5.2, §5.4, §5.5). */
-  private checkHead(): ProtocolError | null {
-    const { opcode, rsv, fin, masked, length } = this.parser;
+  private checkHead(parser: FrameParser): ProtocolError | null {
+    const { opcode, rsv, fin, masked, length } = parser;
     if (!isKnownOpcode(opcode)) return protocolError('RESERVED_OPCODE', `reserved opcode ${opcode}`);
     // §5.1: "The server MUST close the connection upon receiving a frame that is not masked" and "A client
     // MUST close a connection if it detects a masked frame."
@@ -284,8 +285,8 @@ export class Connection {
     return null;
   }
 
-  private startDataFrame(): Event {
-    const { opcode, rsv, fin, length } = this.parser;
+  private startDataFrame(parser: FrameParser): Event {
+    const { opcode, rsv, fin, length } = parser;
     this.decodedInvalid = false;
     this.inflatedTooBig = false;
     const first = opcode !== Opcode.Continuation;
@@ -322,10 +323,10 @@ export class Connection {
     return failed ?? this.pending?.shift();
   }
 
-  private endDataFrame(): Event {
+  private endDataFrame(parser: FrameParser): Event {
     if (this.inflatedTooBig) return this.failWith(this.decodedInvalid ? this.invalidUtf8() : this.tooBig());
     if (this.decodedInvalid) return this.failWith(this.invalidUtf8());
-    const fin = this.parser.fin;
+    const fin = parser.fin;
     if (fin) {
       this.receiving = false;
       const decoder = this.messageDecoder;
@@ -378,10 +379,10 @@ export class Connection {
     return undefined;
   }
 
-  private controlFrame(): Event | null {
+  private controlFrame(parser: FrameParser): Event | null {
     const data = this.control;
     this.control = EMPTY;
-    switch (this.parser.opcode) {
+    switch (parser.opcode) {
       case Opcode.Ping:
         // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response", unless it
         // already sent a Close frame.
@@ -445,7 +446,7 @@ export class Connection {
 
   private stopReading(): void {
     this.discarding = true;
-    this.parser.discard();
+    this.parser?.discard();
   }
 
   // ── commands ───────────────────────────────────────────────────────────────────────────────────────────
@@ -488,7 +489,7 @@ export class Connection {
     if (this.sending && !isControl(frame.opcode)) {
       throw new InvalidStateError('a fragmented message is in progress');
     }
-    this.outbox.writeRaw(frame.bytes);
+    (this.outbox ??= new Outbox()).writeRaw(frame.bytes);
   }
 
   /** Fails the connection from our side (RFC 6455 §7.1.7), e.g. for a policy violation the application detected. */
@@ -502,7 +503,7 @@ export class Connection {
 
   /** Bytes to write, in order; `end`: half-close the socket after writing them (comes once). */
   dataToSend(): { chunks: Uint8Array[]; end: boolean } {
-    const chunks = this.outbox.take();
+    const chunks = this.outbox === null ? [] : this.outbox.take();
     const end = this.endPending && !this.endSent;
     if (end) this.endSent = true;
     return { chunks, end };
@@ -577,7 +578,7 @@ export class Connection {
     header.rsv = rsv;
     header.opcode = opcode;
     header.mask = mask;
-    this.outbox.writeFrame(header, payload);
+    (this.outbox ??= new Outbox()).writeFrame(header, payload);
   }
 
   private nextMask(): Uint8Array {

@@ -135,7 +135,8 @@ export class WebSocket
   private peerAddress: string | undefined | null = null;
   private readonly conn: Connection;
   private readonly pump: Pump;
-  private readonly assembler = new MessageAssembler();
+  /** Made by the first frame received. */
+  private assembler: MessageAssembler | null = null;
   private readonly highWaterMark: number;
   private readonly maxBufferedAmount: number;
   private readonly readHighWaterMark: number;
@@ -340,13 +341,14 @@ export class WebSocket
     switch (event.type) {
       case 'frame-start':
         this.inMessage = true;
-        this.assembler.push(event);
+        (this.assembler ??= new MessageAssembler()).push(event);
         return;
       case 'frame-data':
-        this.assembler.push(event);
+        // A frame's data and end follow its start, which made the assembler.
+        (this.assembler as MessageAssembler).push(event);
         return;
       case 'frame-end': {
-        const message = this.assembler.push(event);
+        const message = (this.assembler as MessageAssembler).push(event);
         if (message === null) return;
         this.inMessage = false;
         this.deliver(toBuffer(message.data), message.opcode === Opcode.Binary);
