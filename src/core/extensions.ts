@@ -177,6 +177,9 @@ export function negotiateServer(
   header: string | readonly string[] | undefined,
   factories: readonly ExtensionFactory[],
 ): ServerNegotiation | HeaderError {
+  // Nothing to accept: the offer is not read at all, so a malformed one is ignored like an absent one (§9.1 asks
+  // a server to choose among what it supports; ws does the same with permessage-deflate off).
+  if (factories.length === 0) return { header: '', extensions: [] };
   const offers = parseExtensions(header);
   if ('error' in offers) return offers;
   const accepted: ExtensionItem[] = [];

@@ -11,6 +11,7 @@ import {
   type HeaderInput,
   headerEntries,
   isToken,
+  latin1Encode,
   serializeRequest,
   serializeResponse,
 } from './http1.ts';
@@ -55,8 +56,42 @@ export function splitList(value: string): string[] {
     .filter((item) => item !== '');
 }
 
+/**
+ * Whether the `#element` list `value` holds `token` (given in lowercase), ASCII case-insensitively, OWS (SP, HTAB)
+ * around elements ignored. Read in place: every handshake asks this of Upgrade and Connection.
+ */
+export function hasListToken(value: string, token: string): boolean {
+  for (let start = 0; start <= value.length; ) {
+    let end = value.indexOf(',', start);
+    if (end < 0) end = value.length;
+    let from = start;
+    let to = end;
+    while (from < to && isOws(value.charCodeAt(from))) from++;
+    while (to > from && isOws(value.charCodeAt(to - 1))) to--;
+    if (to - from === token.length && equalsLowercase(value, from, token)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/** `value.slice(from, from + lower.length)` equals `lower` once ASCII letters are lowercased. */
+function equalsLowercase(value: string, from: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let code = value.charCodeAt(from + i);
+    if (code >= 0x41 && code <= 0x5a) code |= 0x20;
+    if (code !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 function hasToken(headers: HeaderRecord, name: string, token: string): boolean {
-  return splitList(listHeader(headers, name)).some((item) => item.toLowerCase() === token);
+  const value = headers[name];
+  if (typeof value === 'string') return hasListToken(value, token);
+  return value?.some((line) => hasListToken(line, token)) ?? false;
 }
 
 /** The value of a header that may appear once, `undefined` when absent, `null` when repeated. */
@@ -102,6 +137,7 @@ function rejected(status: number, reason: string, headers?: Record<string, strin
 }
 
 function isHttp11OrLater(version: string): boolean {
+  if (version === '1.1') return true;
   const [major, minor] = version.split('.').map(Number);
   return major === 1 && minor !== undefined && minor >= 1;
 }
@@ -363,9 +399,26 @@ function extraEntries(headers: HeaderInput | undefined, own: readonly string[]):
   return entries;
 }
 
+/** The fixed start of every 101 answer (RFC 6455 §4.2.2 step 5). */
+const ACCEPT_HEAD =
+  'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ';
+
 /** Bytes of the server's `101 Switching Protocols` answer, for a raw socket. */
 export function buildAccept(options: AcceptOptions): Uint8Array {
-  return serializeResponse(101, 'Switching Protocols', acceptEntries(options));
+  if (options.headers !== undefined)
+    return serializeResponse(101, 'Switching Protocols', acceptEntries(options));
+  // The usual answer, without extra headers: the same bytes from a prebuilt head, values checked as above.
+  const { protocol, extensions } = options;
+  if (protocol !== undefined && !isToken(protocol)) {
+    throw new UsageError('INVALID_PROTOCOL', `invalid subprotocol: ${JSON.stringify(protocol)}`);
+  }
+  let text = `${ACCEPT_HEAD}${acceptKey(options.key, options.sha1)}\r\n`;
+  if (protocol) text += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
+  if (extensions) {
+    assertHeader('Sec-WebSocket-Extensions', extensions);
+    text += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
+  }
+  return latin1Encode(`${text}\r\n`);
 }
 
 /** The same answer as a header object (repeated extra headers become arrays), for node's http. */

@@ -40,19 +40,20 @@ export function isToken(text: string): boolean {
  * needs).
  */
 export class HeaderFields {
-  readonly #list: ReadonlyArray<readonly [name: string, value: string]>;
+  readonly #list: Array<readonly [name: string, value: string]> = [];
   readonly #byName = new Map<string, string[]>();
 
   constructor(fields: Iterable<readonly [name: string, value: string]>) {
-    const list: Array<readonly [string, string]> = [];
-    for (const [rawName, value] of fields) {
-      const name = rawName.toLowerCase();
-      list.push([name, value]);
+    const list = this.#list;
+    for (const field of fields) {
+      const value = field[1];
+      const name = field[0].toLowerCase();
+      // The parser's fields already have lowercase names: kept as they are.
+      list.push(name === field[0] ? field : [name, value]);
       const values = this.#byName.get(name);
       if (values) values.push(value);
       else this.#byName.set(name, [value]);
     }
-    this.#list = list;
   }
 
   /** Every field as `[lowercase name, value]`, in arrival order. */
@@ -220,10 +221,11 @@ export function responseParser(options?: HeadParserOptions): HeadParser<Response
 
 /** Parses a complete request head (terminating blank line included or not). */
 export function parseRequestHead(text: string): RequestHead | HeadError {
-  const lines = splitLines(text);
-  const match = REQUEST_LINE.exec(lines[0]!);
-  if (!match) return headError('bad-start-line', `invalid request line: ${JSON.stringify(lines[0])}`);
-  const headers = parseFields(lines);
+  const end = lineEnd(text, 0);
+  const startLine = text.slice(0, contentEnd(text, 0, end));
+  const match = REQUEST_LINE.exec(startLine);
+  if (!match) return headError('bad-start-line', `invalid request line: ${JSON.stringify(startLine)}`);
+  const headers = parseFields(text, end + 1);
   if (isHeadError(headers)) return headers;
   const [, method, target, major, minor] = match as unknown as [string, string, string, string, string];
   return { kind: 'request', method, target, httpVersion: `${major}.${minor}`, headers };
@@ -231,44 +233,69 @@ export function parseRequestHead(text: string): RequestHead | HeadError {
 
 /** Parses a complete response head (terminating blank line included or not). */
 export function parseResponseHead(text: string): ResponseHead | HeadError {
-  const lines = splitLines(text);
-  const match = STATUS_LINE.exec(lines[0]!);
-  if (!match) return headError('bad-start-line', `invalid status line: ${JSON.stringify(lines[0])}`);
-  const headers = parseFields(lines);
+  const end = lineEnd(text, 0);
+  const startLine = text.slice(0, contentEnd(text, 0, end));
+  const match = STATUS_LINE.exec(startLine);
+  if (!match) return headError('bad-start-line', `invalid status line: ${JSON.stringify(startLine)}`);
+  const headers = parseFields(text, end + 1);
   if (isHeadError(headers)) return headers;
   const [, major, minor, status, reason = ''] = match as unknown as [string, string, string, string, string?];
   return { kind: 'response', httpVersion: `${major}.${minor}`, status: Number(status), reason, headers };
 }
 
-/** Lines without their CRLF (or bare LF), the terminating blank line removed. Line 0 is the start line. */
-function splitLines(text: string): string[] {
-  const lines = text.split('\n').map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
-  while (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
-  return lines;
+/** Index of the LF that ends the line starting at `start`, or the text's length for a last line without one. */
+function lineEnd(text: string, start: number): number {
+  const lf = text.indexOf('\n', start);
+  return lf < 0 ? text.length : lf;
 }
 
-function parseFields(lines: readonly string[]): HeaderFields | HeadError {
-  const fields: Array<[string, string]> = [];
-  for (let i = 1; i < lines.length; i++) {
-    const field = parseField(lines[i]!);
+/** The end of a line's content: its CR, if it ends with CRLF, is no part of it. */
+function contentEnd(text: string, start: number, end: number): number {
+  return end > start && text.charCodeAt(end - 1) === CR ? end - 1 : end;
+}
+
+/**
+ * The field lines from `start` up to the blank line that ends the head (or the end of the text), read in place:
+ * this runs for every handshake, so no line is cut out of the text, only names and values.
+ */
+function parseFields(text: string, start: number): HeaderFields | HeadError {
+  const fields: Array<readonly [string, string]> = [];
+  while (start < text.length) {
+    const end = lineEnd(text, start);
+    const stop = contentEnd(text, start, end);
+    if (stop === start) break;
+    const field = parseField(text, start, stop);
     if (isHeadError(field)) return field;
     fields.push(field);
+    start = end + 1;
   }
   return new HeaderFields(fields);
 }
 
-function parseField(line: string): [string, string] | HeadError {
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/** The field line `text[start, end)`, CRLF excluded. */
+function parseField(text: string, start: number, end: number): readonly [string, string] | HeadError {
   // RFC 9112 §5.2: a server "MUST either reject the message by sending a 400 (Bad Request) [...] or replace
   // each received obs-fold with one or more SP octets". We reject, in responses too (no WebSocket peer
   // folds).
-  if (line.startsWith(' ') || line.startsWith('\t')) return headError('obs-fold', 'obsolete line folding');
-  const colon = line.indexOf(':');
-  if (colon < 0) return headError('missing-colon', `header line without a colon: ${JSON.stringify(line)}`);
-  const name = line.slice(0, colon);
+  if (isOws(text.charCodeAt(start))) return headError('obs-fold', 'obsolete line folding');
+  const colon = text.indexOf(':', start);
+  if (colon < 0 || colon >= end) {
+    const line = text.slice(start, end);
+    return headError('missing-colon', `header line without a colon: ${JSON.stringify(line)}`);
+  }
+  const name = text.slice(start, colon);
   // RFC 9112 §5.1: "No whitespace is allowed between the field name and colon. [...] A server MUST reject".
   if (!TOKEN.test(name)) return headError('bad-header-name', `invalid header name: ${JSON.stringify(name)}`);
   // RFC 9112 §5.1: the field value excludes leading and trailing OWS.
-  const value = line.slice(colon + 1).replace(OWS_EDGES, '');
+  let from = colon + 1;
+  let to = end;
+  while (from < to && isOws(text.charCodeAt(from))) from++;
+  while (to > from && isOws(text.charCodeAt(to - 1))) to--;
+  const value = text.slice(from, to);
   // RFC 9110 §5.5: CR, LF and NUL "are invalid and dangerous"; we refuse the other controls too (HTAB
   // excepted).
   if (BAD_VALUE_CHAR.test(value)) return headError('bad-header-value', `invalid value for header ${name}`);

@@ -13,7 +13,7 @@
  * connection is the parser of a head that arrives in pieces.
  */
 import type { Socket } from 'node:net';
-import { splitList } from '../core/handshake.ts';
+import { hasListToken } from '../core/handshake.ts';
 import {
   type HeadError,
   type HeaderFields,
@@ -73,7 +73,7 @@ function wantsUpgrade(headers: HeaderFields): boolean {
 }
 
 function hasUpgradeToken(value: string): boolean {
-  return splitList(value).some((token) => token.toLowerCase() === 'upgrade');
+  return hasListToken(value, 'upgrade');
 }
 
 export class HeadReader {

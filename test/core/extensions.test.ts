@@ -217,6 +217,11 @@ describe('negotiateServer (generic)', () => {
   test('reports a malformed header as an error', () => {
     assert.ok('error' in negotiateServer('a;', [stub('a', Rsv.Rsv1).factory]));
   });
+
+  test('with no factories the offer is not read: a malformed one is ignored like an absent one', () => {
+    assert.deepEqual(negotiateServer('a;', []), { header: '', extensions: [] });
+    assert.deepEqual(negotiateServer('permessage-deflate; x=', []), { header: '', extensions: [] });
+  });
 });
 
 describe('negotiateClient (generic)', () => {

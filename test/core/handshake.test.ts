@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { InvalidStateError, UsageError } from '../../src/core/errors.ts';
 import {
   acceptHeaders,
@@ -11,12 +12,13 @@ import {
   checkResponse,
   generateKey,
   type HeaderRecord,
+  hasListToken,
   type RequestInfo,
   requestHeaders,
   selectProtocol,
 } from '../../src/core/handshake.ts';
 import { ClientHandshake, HandshakeState, ServerHandshake } from '../../src/core/handshake-machine.ts';
-import { pieces, schedulesFor } from '../helpers/feed.ts';
+import { pieces, SEED, schedulesFor } from '../helpers/feed.ts';
 import { ascii, hex, toHex } from '../helpers/hex.ts';
 
 // RFC 6455 §1.3's example nonce and the accept value it gives.
@@ -208,8 +210,24 @@ describe('buildAccept / acceptHeaders', () => {
     );
   });
 
+  it('answers without extra headers with the bytes it gives with an empty list of them', () => {
+    for (const protocol of [undefined, 'chat', 'v2.json']) {
+      for (const extensions of [undefined, '', 'permessage-deflate; client_max_window_bits=10']) {
+        assert.equal(
+          text(buildAccept({ key: KEY, protocol, extensions })),
+          text(buildAccept({ key: KEY, protocol, extensions, headers: [] })),
+          `protocol ${protocol}, extensions ${extensions}`,
+        );
+      }
+    }
+  });
+
   const misuse: Array<[string, () => unknown]> = [
     ['an invalid protocol token', () => buildAccept({ key: KEY, protocol: 'a b' })],
+    [
+      'an invalid protocol token, with extra headers',
+      () => buildAccept({ key: KEY, protocol: 'a b', headers: [] }),
+    ],
     ['CRLF in extensions', () => buildAccept({ key: KEY, extensions: 'x\r\nEvil: 1' })],
     ['an extra header that the handshake sets', () => acceptHeaders({ key: KEY, headers: { upgrade: 'x' } })],
   ];
@@ -526,5 +544,40 @@ describe('ClientHandshake', () => {
     client.receiveData(ascii('HTTP/1.1 101 Switching'));
     client.receiveEnd();
     assert.equal(client.error?.code, 'UNEXPECTED_EOF');
+  });
+});
+
+describe('hasListToken', () => {
+  it('finds a token in a list as splitting on commas and trimming SP/HTAB would (property)', () => {
+    const piece = fc.constantFrom(
+      'upgrade',
+      'UpGrade',
+      'keep-alive',
+      'up',
+      'upgrades',
+      ' ',
+      '\t',
+      ',',
+      '',
+      'x',
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 10 }), (pieces) => {
+        const value = pieces.join('');
+        const expected = value
+          .split(',')
+          .map((item) => item.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase())
+          .includes('upgrade');
+        assert.equal(hasListToken(value, 'upgrade'), expected, JSON.stringify(value));
+      }),
+      { seed: SEED, numRuns: 2000 },
+    );
+  });
+
+  it('ignores OWS but not other characters around a token', () => {
+    assert.equal(hasListToken('keep-alive, \tUpgrade\t ', 'upgrade'), true);
+    assert.equal(hasListToken('keep-alive,upgrade', 'upgrade'), true);
+    assert.equal(hasListToken('upgrade;q=1', 'upgrade'), false);
+    assert.equal(hasListToken('', 'upgrade'), false);
   });
 });

@@ -101,6 +101,8 @@ describe('http1 head parser: requests', () => {
     ['an empty head', '\r\n', 'bad-start-line'],
     ['obs-fold', 'GET / HTTP/1.1\r\nX-A: 1\r\n  2\r\n\r\n', 'obs-fold'],
     ['a header line without a colon', 'GET / HTTP/1.1\r\nHost a\r\n\r\n', 'missing-colon'],
+    ['a line without a colon before one with', 'GET / HTTP/1.1\r\nHost a\r\nX: b\r\n\r\n', 'missing-colon'],
+    ['a bare CR inside a value', 'GET / HTTP/1.1\r\nX: a\rb\r\n\r\n', 'bad-header-value'],
     ['whitespace before the colon', 'GET / HTTP/1.1\r\nHost : a\r\n\r\n', 'bad-header-name'],
     ['a separator in a header name', 'GET / HTTP/1.1\r\nX(a): b\r\n\r\n', 'bad-header-name'],
     ['an empty header name', 'GET / HTTP/1.1\r\n: b\r\n\r\n', 'bad-header-name'],
