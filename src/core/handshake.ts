@@ -15,7 +15,7 @@ import {
   serializeRequest,
   serializeResponse,
 } from './http1.ts';
-import { randomFill, sha1Base64 } from './platform.ts';
+import { latin1Bytes, randomFill, sha1Base64 } from './platform.ts';
 
 /** RFC 6455 §1.3: the GUID concatenated with the client's key before hashing. */
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -399,6 +399,8 @@ function extraEntries(headers: HeaderInput | undefined, own: readonly string[]):
   return entries;
 }
 
+const LATIN1 = /^[\x00-\xff]*$/;
+
 /** The fixed start of every 101 answer (RFC 6455 §4.2.2 step 5). */
 const ACCEPT_HEAD =
   'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ';
@@ -417,8 +419,11 @@ export function buildAccept(options: AcceptOptions): Uint8Array {
   if (extensions) {
     assertHeader('Sec-WebSocket-Extensions', extensions);
     text += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
+    // An extension's parameters could hold a char above U+00FF, which latin1Encode refuses.
+    if (!LATIN1.test(extensions)) return latin1Encode(`${text}\r\n`);
   }
-  return latin1Encode(`${text}\r\n`);
+  // The rest is ASCII: the accept value is base64, the protocol a token.
+  return latin1Bytes(`${text}\r\n`);
 }
 
 /** The same answer as a header object (repeated extra headers become arrays), for node's http. */

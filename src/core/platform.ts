@@ -51,6 +51,11 @@ export function sha1Base64(text: string): string {
   return createHash('sha1').update(text, 'latin1').digest('base64');
 }
 
+/** One byte per char of `text`, whose chars are all below U+0100 (Node's latin1 encoder, in C++). */
+export function latin1Bytes(text: string): Uint8Array {
+  return Buffer.from(text, 'latin1');
+}
+
 /**
  * An uninitialized byte array (Node's `Buffer.allocUnsafe`): for buffers that are written in full right away
  * (the output slab, assembled messages, masked copies). Zero-filling a 1 MiB array costs more than masking it.

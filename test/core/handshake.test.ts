@@ -212,7 +212,12 @@ describe('buildAccept / acceptHeaders', () => {
 
   it('answers without extra headers with the bytes it gives with an empty list of them', () => {
     for (const protocol of [undefined, 'chat', 'v2.json']) {
-      for (const extensions of [undefined, '', 'permessage-deflate; client_max_window_bits=10']) {
+      for (const extensions of [
+        undefined,
+        '',
+        'permessage-deflate; client_max_window_bits=10',
+        'x; y="\xe9"',
+      ]) {
         assert.equal(
           text(buildAccept({ key: KEY, protocol, extensions })),
           text(buildAccept({ key: KEY, protocol, extensions, headers: [] })),
@@ -229,6 +234,7 @@ describe('buildAccept / acceptHeaders', () => {
       () => buildAccept({ key: KEY, protocol: 'a b', headers: [] }),
     ],
     ['CRLF in extensions', () => buildAccept({ key: KEY, extensions: 'x\r\nEvil: 1' })],
+    ['a char above U+00FF in extensions', () => buildAccept({ key: KEY, extensions: 'x; y=\u0100' })],
     ['an extra header that the handshake sets', () => acceptHeaders({ key: KEY, headers: { upgrade: 'x' } })],
   ];
   for (const [name, call] of misuse)
