@@ -6,6 +6,8 @@
 #   bench/server.sh                       full matrix (REPS=3, ~20 min)
 #   REPS=1 DUR=3 TESTS="echo32 echo1k" bench/server.sh
 #   BENCH_NODE_LINES="machine 26"         Node lines to run on (default; "machine" is the one on PATH)
+# With the hs test, a second run per line puts tslay's handshakes beside their floor on that Node
+# (handshake-floor.mjs: node:net doing the same exchange by hand).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -31,5 +33,12 @@ for line in ${BENCH_NODE_LINES-machine 26}; do
     "ws-js|env WS_NO_BUFFER_UTIL=1 WS_NO_UTF_8_VALIDATE=1 node servers/ws.mjs" \
     "ws-deflate|node servers/ws.mjs --deflate" \
     "bun|bun servers/bun.ts" || status=1
+  # Handshakes against their floor on this Node: a bare node:net server doing the same exchange by hand
+  # (handshake-floor.mjs; it answers nothing but the handshake test's exchange, hence a run of its own).
+  if [[ " ${TESTS:-hs} " == *" hs "* ]]; then
+    PATH="$bin$PATH" TESTS=hs OUT="${OUT:-$here/results/server-$stamp}-node$major-hs-floor" "$shared/run.sh" \
+      "hs-floor|node $here/handshake-floor.mjs" \
+      "tslay|$cli" || status=1
+  fi
 done
 exit $status
