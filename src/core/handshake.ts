@@ -8,14 +8,15 @@
 import { UsageError } from './errors.ts';
 import {
   assertHeader,
+  formatHead,
   type HeaderInput,
   headerEntries,
+  isOws,
   isToken,
-  latin1Encode,
   serializeRequest,
   serializeResponse,
 } from './http1.ts';
-import { latin1Bytes, randomFill, sha1Base64 } from './platform.ts';
+import { randomFill, sha1Base64 } from './platform.ts';
 
 /** RFC 6455 §1.3: the GUID concatenated with the client's key before hashing. */
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -72,10 +73,6 @@ export function hasListToken(value: string, token: string): boolean {
     start = end + 1;
   }
   return false;
-}
-
-function isOws(code: number): boolean {
-  return code === 0x20 || code === 0x09;
 }
 
 /** `value.slice(from, from + lower.length)` equals `lower` once ASCII letters are lowercased. */
@@ -399,31 +396,12 @@ function extraEntries(headers: HeaderInput | undefined, own: readonly string[]):
   return entries;
 }
 
-const LATIN1 = /^[\x00-\xff]*$/;
-
-/** The fixed start of every 101 answer (RFC 6455 §4.2.2 step 5). */
-const ACCEPT_HEAD =
-  'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ';
-
 /** Bytes of the server's `101 Switching Protocols` answer, for a raw socket. */
 export function buildAccept(options: AcceptOptions): Uint8Array {
-  if (options.headers !== undefined)
-    return serializeResponse(101, 'Switching Protocols', acceptEntries(options));
-  // The usual answer, without extra headers: the same bytes from a prebuilt head, values checked as above.
-  const { protocol, extensions } = options;
-  if (protocol !== undefined && !isToken(protocol)) {
-    throw new UsageError('INVALID_PROTOCOL', `invalid subprotocol: ${JSON.stringify(protocol)}`);
-  }
-  let text = `${ACCEPT_HEAD}${acceptKey(options.key, options.sha1)}\r\n`;
-  if (protocol) text += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
-  if (extensions) {
-    assertHeader('Sec-WebSocket-Extensions', extensions);
-    text += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
-    // An extension's parameters could hold a char above U+00FF, which latin1Encode refuses.
-    if (!LATIN1.test(extensions)) return latin1Encode(`${text}\r\n`);
-  }
-  // The rest is ASCII: the accept value is base64, the protocol a token.
-  return latin1Bytes(`${text}\r\n`);
+  // acceptEntries checked the subprotocol and the extra headers; the extensions value is the negotiator's.
+  const entries = acceptEntries(options);
+  if (options.extensions) assertHeader('Sec-WebSocket-Extensions', options.extensions);
+  return formatHead('HTTP/1.1 101 Switching Protocols', entries);
 }
 
 /** The same answer as a header object (repeated extra headers become arrays), for node's http. */

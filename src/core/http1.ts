@@ -9,6 +9,7 @@
  * throws `UsageError`.
  */
 import { InvalidStateError, UsageError } from './errors.ts';
+import { latin1Bytes } from './platform.ts';
 
 /** RFC 9110 §5.6.2: `token = 1*tchar`. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -23,6 +24,7 @@ const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/(\d)\
 /** RFC 9112 §4: `status-line = HTTP-version SP status-code SP [ reason-phrase ]`; we tolerate no last SP. */
 const STATUS_LINE = /^HTTP\/(\d)\.(\d) (\d{3})(?: ([\t \x20-\x7e\x80-\xff]*))?$/;
 const OWS_EDGES = /^[ \t]+|[ \t]+$/g;
+const LATIN1 = /^[\x00-\xff]*$/;
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -272,7 +274,8 @@ function parseFields(text: string, start: number): HeaderFields | HeadError {
   return new HeaderFields(fields);
 }
 
-function isOws(code: number): boolean {
+/** RFC 9110 §5.6.3: OWS is SP and HTAB. */
+export function isOws(code: number): boolean {
   return code === 0x20 || code === 0x09;
 }
 
@@ -350,11 +353,15 @@ export function serializeResponse(status: number, reason: string, headers: Heade
 }
 
 function serializeHead(startLine: string, headers: HeaderInput): Uint8Array {
+  const entries = headerEntries(headers);
+  for (const [name, value] of entries) assertHeader(name, value);
+  return formatHead(startLine, entries);
+}
+
+/** The bytes of a head whose start line and fields are already checked (`assertHeader`). */
+export function formatHead(startLine: string, entries: ReadonlyArray<readonly [string, string]>): Uint8Array {
   let text = `${startLine}\r\n`;
-  for (const [name, value] of headerEntries(headers)) {
-    assertHeader(name, value);
-    text += `${name}: ${value}\r\n`;
-  }
+  for (const [name, value] of entries) text += `${name}: ${value}\r\n`;
   return latin1Encode(`${text}\r\n`);
 }
 
@@ -371,11 +378,10 @@ export function latin1Decode(bytes: Uint8Array): string {
 
 /** String → bytes, one byte per char; characters above U+00FF are our misuse. */
 export function latin1Encode(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code > 0xff) throw new UsageError('INVALID_HEADER', `character U+${code.toString(16)} is not latin1`);
-    bytes[i] = code;
-  }
-  return bytes;
+  if (LATIN1.test(text)) return latin1Bytes(text);
+  const code = text
+    .split('')
+    .find((char) => char.charCodeAt(0) > 0xff)!
+    .charCodeAt(0);
+  throw new UsageError('INVALID_HEADER', `character U+${code.toString(16)} is not latin1`);
 }
