@@ -36,44 +36,72 @@ export function isToken(text: string): boolean {
   return TOKEN.test(text);
 }
 
+/** `record[name] = value` as an own data property, also for `__proto__` (a valid token), which assignment would
+ * take for the prototype. */
+function setOwn(record: Record<string, string | string[]>, name: string, value: string | string[]): void {
+  if (name === '__proto__') {
+    Object.defineProperty(record, name, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    record[name] = value;
+  }
+}
+
 /**
  * Header fields in arrival order with lowercase names. Repeated names are kept as separate entries; `get`
  * joins them with ', ' (RFC 9110 §5.3 list semantics, wrong only for Set-Cookie, which a handshake never
  * needs).
+ *
+ * The fields are one flat array, name and value alternating (node's `rawHeaders` layout): a parsed head makes
+ * no pair, map or array per field, and a lookup is a scan of a dozen or so names.
  */
 export class HeaderFields {
-  readonly #list: Array<readonly [name: string, value: string]> = [];
-  readonly #byName = new Map<string, string[]>();
+  /** `[name0, value0, name1, value1, …]`, names lowercase. */
+  #flat: string[];
+  #list: Array<readonly [name: string, value: string]> | null = null;
 
   constructor(fields: Iterable<readonly [name: string, value: string]>) {
-    const list = this.#list;
-    for (const field of fields) {
-      const value = field[1];
-      const name = field[0].toLowerCase();
-      // The parser's fields already have lowercase names: kept as they are.
-      list.push(name === field[0] ? field : [name, value]);
-      const values = this.#byName.get(name);
-      if (values) values.push(value);
-      else this.#byName.set(name, [value]);
-    }
+    const flat: string[] = [];
+    for (const field of fields) flat.push(field[0].toLowerCase(), field[1]);
+    this.#flat = flat;
+  }
+
+  /** @internal Takes `flat` (lowercase names and values, alternating) as it is. */
+  static fromFlat(flat: string[]): HeaderFields {
+    const fields = new HeaderFields([]);
+    fields.#flat = flat;
+    return fields;
   }
 
   /** Every field as `[lowercase name, value]`, in arrival order. */
   get list(): ReadonlyArray<readonly [name: string, value: string]> {
+    if (this.#list === null) {
+      const flat = this.#flat;
+      const list: Array<readonly [string, string]> = [];
+      for (let i = 0; i < flat.length; i += 2) list.push([flat[i]!, flat[i + 1]!]);
+      this.#list = list;
+    }
     return this.#list;
   }
 
   has(name: string): boolean {
-    return this.#byName.has(name.toLowerCase());
+    const lower = name.toLowerCase();
+    const flat = this.#flat;
+    for (let i = 0; i < flat.length; i += 2) if (flat[i] === lower) return true;
+    return false;
   }
 
   /** All values of `name` joined with ', ', or undefined when absent. */
   get(name: string): string | undefined {
-    return this.#byName.get(name.toLowerCase())?.join(', ');
+    const values = this.getAll(name);
+    return values.length === 0 ? undefined : values.join(', ');
   }
 
   getAll(name: string): readonly string[] {
-    return this.#byName.get(name.toLowerCase()) ?? [];
+    const lower = name.toLowerCase();
+    const flat = this.#flat;
+    const values: string[] = [];
+    for (let i = 0; i < flat.length; i += 2) if (flat[i] === lower) values.push(flat[i + 1]!);
+    return values;
   }
 
   /**
@@ -82,7 +110,16 @@ export class HeaderFields {
    */
   toRecord(): Record<string, string | string[]> {
     const record: Record<string, string | string[]> = {};
-    for (const [name, values] of this.#byName) record[name] = values.length === 1 ? values[0]! : [...values];
+    const flat = this.#flat;
+    for (let i = 0; i < flat.length; i += 2) {
+      const name = flat[i]!;
+      const value = flat[i + 1]!;
+      // Own properties only: a field named `constructor` or `toString` is not the prototype's.
+      const seen = Object.hasOwn(record, name) ? record[name] : undefined;
+      if (seen === undefined) setOwn(record, name, value);
+      else if (typeof seen === 'string') setOwn(record, name, [seen, value]);
+      else seen.push(value);
+    }
     return record;
   }
 }
@@ -261,17 +298,16 @@ function contentEnd(text: string, start: number, end: number): number {
  * this runs for every handshake, so no line is cut out of the text, only names and values.
  */
 function parseFields(text: string, start: number): HeaderFields | HeadError {
-  const fields: Array<readonly [string, string]> = [];
+  const flat: string[] = [];
   while (start < text.length) {
     const end = lineEnd(text, start);
     const stop = contentEnd(text, start, end);
     if (stop === start) break;
-    const field = parseField(text, start, stop);
-    if (isHeadError(field)) return field;
-    fields.push(field);
+    const error = parseField(text, start, stop, flat);
+    if (error !== null) return error;
     start = end + 1;
   }
-  return new HeaderFields(fields);
+  return HeaderFields.fromFlat(flat);
 }
 
 /** RFC 9110 §5.6.3: OWS is SP and HTAB. */
@@ -279,8 +315,8 @@ export function isOws(code: number): boolean {
   return code === 0x20 || code === 0x09;
 }
 
-/** The field line `text[start, end)`, CRLF excluded. */
-function parseField(text: string, start: number, end: number): readonly [string, string] | HeadError {
+/** Appends the lowercase name and the value of the field line `text[start, end)` (CRLF excluded) to `flat`. */
+function parseField(text: string, start: number, end: number, flat: string[]): HeadError | null {
   // RFC 9112 §5.2: a server "MUST either reject the message by sending a 400 (Bad Request) [...] or replace
   // each received obs-fold with one or more SP octets". We reject, in responses too (no WebSocket peer
   // folds).
@@ -302,7 +338,8 @@ function parseField(text: string, start: number, end: number): readonly [string,
   // RFC 9110 §5.5: CR, LF and NUL "are invalid and dangerous"; we refuse the other controls too (HTAB
   // excepted).
   if (BAD_VALUE_CHAR.test(value)) return headError('bad-header-value', `invalid value for header ${name}`);
-  return [name.toLowerCase(), value];
+  flat.push(name.toLowerCase(), value);
+  return null;
 }
 
 /**

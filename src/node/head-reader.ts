@@ -16,7 +16,6 @@ import type { Socket } from 'node:net';
 import { hasListToken } from '../core/handshake.ts';
 import {
   type HeadError,
-  type HeaderFields,
   type HeadParser,
   parseRequestHead,
   type RequestHead,
@@ -67,9 +66,13 @@ function ignoreError(): void {}
  * with the `upgrade` token (RFC 9110 §7.8: "the Upgrade connection option MUST be sent in a Connection header
  * field").
  */
-function wantsUpgrade(headers: HeaderFields): boolean {
-  if (!headers.has('upgrade')) return false;
-  return headers.getAll('connection').some(hasUpgradeToken);
+function wantsUpgrade(headers: UpgradeRequest['headers']): boolean {
+  if (headers.upgrade === undefined) return false;
+  const connection = headers.connection;
+  if (connection === undefined) return false;
+  return typeof connection === 'string'
+    ? hasListToken(connection, 'upgrade')
+    : connection.some(hasUpgradeToken);
 }
 
 function hasUpgradeToken(value: string): boolean {
@@ -138,13 +141,14 @@ export class HeadReader {
       rejectUpgrade(socket, head.status);
       return;
     }
-    const { method, target, httpVersion, headers } = head;
+    const { method, target, httpVersion } = head;
+    const headers = head.headers.toRecord();
     if (!wantsUpgrade(headers)) {
       if (method === 'GET') rejectUpgrade(socket, 426, { headers: { Upgrade: 'websocket' } });
       else rejectUpgrade(socket, 405, { headers: { Allow: 'GET' } });
       return;
     }
-    const req: UpgradeRequest = { method, url: target, httpVersion, headers: headers.toRecord(), socket };
+    const req: UpgradeRequest = { method, url: target, httpVersion, headers, socket };
     this.options.onUpgrade(req, socket, trailing);
   }
 }

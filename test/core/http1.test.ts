@@ -6,6 +6,7 @@ import {
   HeaderFields,
   type HeadParser,
   type HeadResult,
+  parseRequestHead,
   parseResponseHead,
   type RequestHead,
   type ResponseHead,
@@ -202,6 +203,18 @@ describe('HeaderFields', () => {
 
   it('gives a record where only repeated names are arrays', () => {
     assert.deepEqual(fields.toRecord(), { 'sec-websocket-protocol': ['a', 'b, c'], host: 'h' });
+  });
+
+  it('gives fields named constructor or __proto__ (Object.prototype members) as plain own values', () => {
+    const record = (f: string) =>
+      (parseRequestHead(`GET / HTTP/1.1\r\n${f}\r\n`) as RequestHead).headers.toRecord();
+    assert.deepEqual(record('Constructor: a\r\n'), { constructor: 'a' });
+    assert.deepEqual(record('Constructor: a\r\nconstructor: b\r\n'), { constructor: ['a', 'b'] });
+    assert.equal(Object.getPrototypeOf(record('Constructor: a\r\n')), Object.prototype);
+    const proto = record('__proto__: x\r\n__proto__: y\r\n');
+    assert.deepEqual(Object.getOwnPropertyDescriptor(proto, '__proto__')?.value, ['x', 'y']);
+    assert.deepEqual(Object.keys(proto), ['__proto__']);
+    assert.equal(Object.getPrototypeOf(proto), Object.prototype);
   });
 });
 
