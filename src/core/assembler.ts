@@ -1,7 +1,7 @@
 import { EMPTY } from './bytes.ts';
 import type { DataOpcode } from './constants.ts';
 import type { Event, Message } from './events.ts';
-import { allocUnsafe } from './platform.ts';
+import { allocUnsafe, ByteView } from './platform.ts';
 
 /**
  * Turns streaming frame events into whole messages: the place that buffers payload (the frame parser holds at most
@@ -69,7 +69,7 @@ export class MessageAssembler {
       }
       if (data.buffer === first.buffer && data.byteOffset === first.byteOffset + first.length) {
         // Adjacent in one buffer (the parser unmasks a large last frame into one): joining copies nothing.
-        this.first = new Uint8Array(first.buffer, first.byteOffset, first.length + data.length);
+        this.first = new ByteView(first.buffer, first.byteOffset, first.length + data.length);
         this.length += data.length;
         return;
       }

@@ -1,6 +1,6 @@
 /** Byte helpers for the hot path: masking, concatenation, a chunk queue that copies only across boundaries. */
 
-import { allocUnsafe, nativeMasking } from './platform.ts';
+import { allocUnsafe, ByteView, nativeMasking } from './platform.ts';
 import { type SimdKernel, simdKernel } from './simd-mask.ts';
 
 export const EMPTY = new Uint8Array(0);
@@ -270,8 +270,8 @@ export class ByteQueue {
 
   private takeFromHead(n: number): Uint8Array {
     const chunk = this.chunks[this.head];
-    // A plain Uint8Array view: cheaper to create than `subarray` (and than Buffer#subarray for socket chunks).
-    const view = n === chunk.length ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset + this.offset, n);
+    // A view made by its constructor: cheaper than `subarray`, which looks the constructor up (species).
+    const view = n === chunk.length ? chunk : new ByteView(chunk.buffer, chunk.byteOffset + this.offset, n);
     this.offset += n;
     this.total -= n;
     if (this.offset === chunk.length) this.nextChunk();

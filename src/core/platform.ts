@@ -64,6 +64,22 @@ export function allocUnsafe(size: number): Uint8Array {
   return Buffer.allocUnsafe(size);
 }
 
+/** Makes a view of `length` bytes of `buffer` from `byteOffset`, without copying. */
+export type ByteViewConstructor = new (
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  length: number,
+) => Uint8Array;
+
+/**
+ * The views the core cuts out of received chunks (payloads, messages of adjacent frames) are Buffers: node's
+ * FastBuffer, the constructor behind `Buffer[Symbol.species]`, is a Uint8Array with Buffer's prototype. The Node
+ * skins hand payloads to applications as Buffers, and wrapping a plain Uint8Array view with `Buffer.from(buffer,
+ * offset, length)` made two objects per message where this makes one (about 30 against 100 ns a message).
+ */
+export const ByteView: ByteViewConstructor =
+  (Buffer as unknown as { [Symbol.species]?: ByteViewConstructor })[Symbol.species] ?? Uint8Array;
+
 /**
  * Node's own WebSocket masking in C++ (`websocketMask` / `websocketUnmask` of node:http, Node >= 26), or null.
  * It XORs in place, where the WebAssembly kernel must copy a block into its memory and back: 64 KiB take about a
