@@ -1,7 +1,18 @@
-import { EMPTY } from './bytes.ts';
+import { concat, EMPTY } from './bytes.ts';
 import type { DataOpcode } from './constants.ts';
 import type { Event, Message } from './events.ts';
 import { allocUnsafe, ByteView } from './platform.ts';
+
+/**
+ * Pieces at least this long are kept as views (not copied) while a message arrives, if they use at least half of
+ * the memory they keep alive: socket reads of a large message, 64 KiB each.
+ */
+const VIEW_MIN = 4096;
+
+/** May `piece` be held as a view until its message ends? Then it holds at most twice its bytes. */
+function keepable(piece: Uint8Array): boolean {
+  return piece.length >= VIEW_MIN && 2 * piece.length >= piece.buffer.byteLength;
+}
 
 /**
  * Turns streaming frame events into whole messages: the place that buffers payload (the frame parser holds at most
@@ -10,16 +21,21 @@ import { allocUnsafe, ByteView } from './platform.ts';
  *
  * Memory is proportional to the message's bytes, whatever its framing: a single-piece message is returned without
  * a copy (a view into the received chunk), so is one whose pieces lie next to each other in one buffer (the frame
- * parser unmasks a large last frame into one); otherwise, from the second piece on, pieces are copied as they
- * arrive into one buffer whose capacity doubles, so no view or object per fragment outlives its fragment. A message
- * of n bytes holds at most 2n bytes while it arrives (a million one-byte frames cost one buffer, not a million
- * views).
+ * parser unmasks a large last frame into one). A message whose pieces after the first are all large (a big frame
+ * read from the socket 64 KiB at a time) keeps them as views, each using at least half of the memory it keeps alive, and copies
+ * them once, into one buffer of the message's size, at its end: one allocation and one copy per message, where a
+ * buffer growing by doubling would allocate and copy about twice the message. Otherwise, from the first small
+ * piece on, pieces are copied as they arrive into one buffer whose capacity doubles, so no view or object per
+ * fragment outlives its fragment. A message of n bytes holds at most 2n bytes while it arrives, and 4n for the
+ * moment views turn into a buffer (a million one-byte frames cost one buffer, not a million views).
  */
 export class MessageAssembler {
   private opcode: DataOpcode = 1;
   /** The message's only payload piece so far (most messages have one: nothing is copied for them). */
   private first: Uint8Array | null = null;
-  /** The payload so far, once a second piece arrived; `length` bytes of it are used. */
+  /** The pieces so far, once there are two or more and all are kept as views (see `keepable`). */
+  private views: Uint8Array[] | null = null;
+  /** The payload so far, once a piece could not be kept as a view; `length` bytes of it are used. */
   private buffer: Uint8Array | null = null;
   private length = 0;
   /**
@@ -37,6 +53,7 @@ export class MessageAssembler {
         if (event.first) {
           this.opcode = event.opcode;
           this.first = null;
+          this.views = null;
           this.buffer = null;
           this.length = 0;
         }
@@ -47,8 +64,14 @@ export class MessageAssembler {
         return null;
       case 'frame-end': {
         if (!event.fin) return null;
-        const data = this.buffer !== null ? this.buffer.subarray(0, this.length) : (this.first ?? EMPTY);
+        const data =
+          this.buffer !== null
+            ? this.buffer.subarray(0, this.length)
+            : this.views !== null
+              ? concat(this.views, this.length)
+              : (this.first ?? EMPTY);
         this.first = null;
+        this.views = null;
         this.buffer = null;
         this.length = 0;
         return { opcode: this.opcode, data };
@@ -60,16 +83,30 @@ export class MessageAssembler {
 
   private append(data: Uint8Array): void {
     if (data.length === 0) return;
-    const first = this.first;
     if (this.buffer === null) {
-      if (first === null) {
+      const first = this.first;
+      const views = this.views;
+      const last = views !== null ? views[views.length - 1] : first;
+      if (last === null) {
         this.first = data;
         this.length = data.length;
         return;
       }
-      if (data.buffer === first.buffer && data.byteOffset === first.byteOffset + first.length) {
+      if (data.buffer === last.buffer && data.byteOffset === last.byteOffset + last.length) {
         // Adjacent in one buffer (the parser unmasks a large last frame into one): joining copies nothing.
-        this.first = new ByteView(first.buffer, first.byteOffset, first.length + data.length);
+        const joined = new ByteView(last.buffer, last.byteOffset, last.length + data.length);
+        if (views !== null) views[views.length - 1] = joined;
+        else this.first = joined;
+        this.length += data.length;
+        return;
+      }
+      // The first piece is a view already, whatever its size (it shares its chunk with the message before).
+      if (keepable(data)) {
+        if (views !== null) views.push(data);
+        else {
+          this.views = [last, data];
+          this.first = null;
+        }
         this.length += data.length;
         return;
       }
@@ -83,9 +120,17 @@ export class MessageAssembler {
           ? frameEnd
           : Math.max(needed, 2 * (buffer?.length ?? this.length));
       const grown = allocUnsafe(size);
-      grown.set(buffer === null ? this.first! : buffer.subarray(0, this.length), 0);
+      if (buffer !== null) grown.set(buffer.subarray(0, this.length), 0);
+      else if (this.views !== null) {
+        let at = 0;
+        for (const view of this.views) {
+          grown.set(view, at);
+          at += view.length;
+        }
+      } else grown.set(this.first!, 0);
       this.buffer = buffer = grown;
       this.first = null;
+      this.views = null;
     }
     buffer.set(data, this.length);
     this.length = needed;

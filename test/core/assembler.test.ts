@@ -60,6 +60,103 @@ describe('MessageAssembler', () => {
     );
   });
 
+  it('gives the same bytes for any fragmentation of a large message, with pieces kept as views or copied', () => {
+    // Pieces of 4 KiB and more, each in a buffer of its own, are held as views until the message ends; smaller
+    // ones, and views into a much larger buffer, are copied. Any mix must give the message back.
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 48_000 }),
+        fc.array(fc.integer({ min: 0, max: 12_000 }), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.constantFrom('own', 'shared'), { minLength: 12, maxLength: 12 }),
+        (size, cuts, kinds) => {
+          const payload = new Uint8Array(size).map((_, i) => (i * 31 + (i >>> 8)) & 0xff);
+          // 'shared': a view into one big buffer that holds the piece and far more (not worth keeping).
+          const big = new Uint8Array(size * 4 + 64);
+          const assembler = new MessageAssembler();
+          let message = null;
+          let at = 0;
+          for (let i = 0; i < cuts.length; i++) {
+            const last = i === cuts.length - 1;
+            const end = last ? size : Math.min(size, at + cuts[i]!);
+            let piece = payload.slice(at, end);
+            if (kinds[i] === 'shared') {
+              const offset = 2 * at + 32;
+              big.set(piece, offset);
+              piece = big.subarray(offset, offset + piece.length);
+            }
+            const start = { type: 'frame-start', opcode: 2, first: i === 0, fin: last, rsv: 0 } as const;
+            assembler.push({ ...start, length: piece.length });
+            assembler.push({ type: 'frame-data', data: piece });
+            message = assembler.push({ type: 'frame-end', fin: last }) ?? message;
+            at = end;
+          }
+          assert.ok(message !== null);
+          assert.deepEqual(Buffer.from(message.data), Buffer.from(payload));
+        },
+      ),
+      { seed: 1207 },
+    );
+  });
+
+  it('keeps the socket reads of a large frame as views and copies them once, into one buffer, at its end', () => {
+    // A 1 MiB frame read 64 KiB at a time: no buffer while it arrives, one of exactly 1 MiB at the end.
+    const READ = 65_536;
+    const payload = new Uint8Array(16 * READ).map((_, i) => i * 13);
+    const assembler = new MessageAssembler();
+    assembler.push({
+      type: 'frame-start',
+      opcode: 2,
+      first: true,
+      fin: true,
+      rsv: 0,
+      length: payload.length,
+    });
+    for (let at = 0; at < payload.length; at += READ) {
+      assembler.push({ type: 'frame-data', data: payload.slice(at, at + READ) });
+      assert.equal((assembler as unknown as { buffer: unknown }).buffer, null, `no copy yet at ${at}`);
+    }
+    const message = assembler.push({ type: 'frame-end', fin: true });
+    assert.deepEqual(Buffer.from(message!.data), Buffer.from(payload));
+    assert.equal(message!.data.buffer.byteLength, payload.length, 'one buffer the size of the message');
+  });
+
+  it('copies a large frame into one buffer of its size when a small piece follows its large ones', () => {
+    // Two 64 KiB reads, then the frame's last 14 bytes at the start of a read that holds the next frame too.
+    const payload = new Uint8Array(131_086).map((_, i) => i * 5);
+    const tail = new Uint8Array(65_536);
+    tail.set(payload.subarray(131_072), 0);
+    const assembler = new MessageAssembler();
+    assembler.push({
+      type: 'frame-start',
+      opcode: 2,
+      first: true,
+      fin: true,
+      rsv: 0,
+      length: payload.length,
+    });
+    assembler.push({ type: 'frame-data', data: payload.slice(0, 65_536) });
+    assembler.push({ type: 'frame-data', data: payload.slice(65_536, 131_072) });
+    assembler.push({ type: 'frame-data', data: tail.subarray(0, 14) });
+    const message = assembler.push({ type: 'frame-end', fin: true });
+    assert.deepEqual(Buffer.from(message!.data), Buffer.from(payload));
+    assert.equal(message!.data.buffer.byteLength, payload.length, 'one buffer the size of the frame');
+  });
+
+  it('does not keep views that would hold much more memory than their bytes', () => {
+    // 8 KiB pieces cut from 1 MiB buffers: keeping them would hold 128 times their bytes.
+    const assembler = new MessageAssembler();
+    assembler.push({ type: 'frame-start', opcode: 2, first: true, fin: false, rsv: 0, length: 8192 });
+    assembler.push({ type: 'frame-data', data: new Uint8Array(1 << 20).subarray(0, 8192) });
+    assembler.push({ type: 'frame-end', fin: false });
+    assembler.push({ type: 'frame-start', opcode: 2, first: false, fin: false, rsv: 0, length: 8192 });
+    assembler.push({ type: 'frame-data', data: new Uint8Array(1 << 20).subarray(0, 8192) });
+    const buffer = (assembler as unknown as { buffer: Uint8Array | null }).buffer;
+    assert.ok(
+      buffer !== null && buffer.length <= 4 * 8192,
+      'the pieces were copied into a buffer of their size',
+    );
+  });
+
   it('returns a single-piece message without copying it', () => {
     const payload = new Uint8Array([1, 2, 3]);
     const assembler = new MessageAssembler();
