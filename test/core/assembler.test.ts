@@ -23,6 +23,11 @@ function* fragments(payload: Uint8Array, sizes: number[], views = false): Genera
   }
 }
 
+/** The frame-start event of a binary frame of `length` bytes. */
+function binaryStart(length: number, first = true, fin = true): Event {
+  return { type: 'frame-start', opcode: 2, first, fin, rsv: 0, length };
+}
+
 /** Heap plus ArrayBuffer memory after a full collection. */
 function heldBytes(): number {
   v8.setFlagsFromString('--expose-gc');
@@ -84,8 +89,7 @@ describe('MessageAssembler', () => {
               big.set(piece, offset);
               piece = big.subarray(offset, offset + piece.length);
             }
-            const start = { type: 'frame-start', opcode: 2, first: i === 0, fin: last, rsv: 0 } as const;
-            assembler.push({ ...start, length: piece.length });
+            assembler.push(binaryStart(piece.length, i === 0, last));
             assembler.push({ type: 'frame-data', data: piece });
             message = assembler.push({ type: 'frame-end', fin: last }) ?? message;
             at = end;
@@ -103,14 +107,7 @@ describe('MessageAssembler', () => {
     const READ = 65_536;
     const payload = new Uint8Array(16 * READ).map((_, i) => i * 13);
     const assembler = new MessageAssembler();
-    assembler.push({
-      type: 'frame-start',
-      opcode: 2,
-      first: true,
-      fin: true,
-      rsv: 0,
-      length: payload.length,
-    });
+    assembler.push(binaryStart(payload.length));
     for (let at = 0; at < payload.length; at += READ) {
       assembler.push({ type: 'frame-data', data: payload.slice(at, at + READ) });
       assert.equal((assembler as unknown as { buffer: unknown }).buffer, null, `no copy yet at ${at}`);
@@ -126,14 +123,7 @@ describe('MessageAssembler', () => {
     const tail = new Uint8Array(65_536);
     tail.set(payload.subarray(131_072), 0);
     const assembler = new MessageAssembler();
-    assembler.push({
-      type: 'frame-start',
-      opcode: 2,
-      first: true,
-      fin: true,
-      rsv: 0,
-      length: payload.length,
-    });
+    assembler.push(binaryStart(payload.length));
     assembler.push({ type: 'frame-data', data: payload.slice(0, 65_536) });
     assembler.push({ type: 'frame-data', data: payload.slice(65_536, 131_072) });
     assembler.push({ type: 'frame-data', data: tail.subarray(0, 14) });
@@ -145,10 +135,10 @@ describe('MessageAssembler', () => {
   it('does not keep views that would hold much more memory than their bytes', () => {
     // 8 KiB pieces cut from 1 MiB buffers: keeping them would hold 128 times their bytes.
     const assembler = new MessageAssembler();
-    assembler.push({ type: 'frame-start', opcode: 2, first: true, fin: false, rsv: 0, length: 8192 });
+    assembler.push(binaryStart(8192, true, false));
     assembler.push({ type: 'frame-data', data: new Uint8Array(1 << 20).subarray(0, 8192) });
     assembler.push({ type: 'frame-end', fin: false });
-    assembler.push({ type: 'frame-start', opcode: 2, first: false, fin: false, rsv: 0, length: 8192 });
+    assembler.push(binaryStart(8192, false, false));
     assembler.push({ type: 'frame-data', data: new Uint8Array(1 << 20).subarray(0, 8192) });
     const buffer = (assembler as unknown as { buffer: Uint8Array | null }).buffer;
     assert.ok(
@@ -170,14 +160,7 @@ describe('MessageAssembler', () => {
     // A 64 KiB frame whose first socket read held all but 14 bytes of it: one buffer of exactly 65,536 bytes.
     const payload = new Uint8Array(65_536).map((_, i) => i * 7);
     const assembler = new MessageAssembler();
-    assembler.push({
-      type: 'frame-start',
-      opcode: 2,
-      first: true,
-      fin: true,
-      rsv: 0,
-      length: payload.length,
-    });
+    assembler.push(binaryStart(payload.length));
     assembler.push({ type: 'frame-data', data: payload.slice(0, 65_522) });
     assembler.push({ type: 'frame-data', data: payload.slice(65_522) });
     const message = assembler.push({ type: 'frame-end', fin: true });
@@ -188,7 +171,7 @@ describe('MessageAssembler', () => {
   it('does not trust a frame length far beyond the bytes received: capacity stays within twice the bytes', () => {
     // A frame announced at 10 MB of which 200 bytes arrived: the buffer is sized to what arrived.
     const assembler = new MessageAssembler();
-    assembler.push({ type: 'frame-start', opcode: 2, first: true, fin: true, rsv: 0, length: 10_000_000 });
+    assembler.push(binaryStart(10_000_000));
     assembler.push({ type: 'frame-data', data: new Uint8Array(100).fill(1) });
     assembler.push({ type: 'frame-data', data: new Uint8Array(100).fill(2) });
     const buffer = (assembler as unknown as { buffer: Uint8Array }).buffer;
