@@ -282,7 +282,9 @@ export class ByteQueue {
     this.offset = 0;
     this.head++;
     if (this.head === this.chunks.length) {
-      this.chunks.length = 0;
+      // One chunk (the usual case) is popped: setting `length` is a runtime call and drops the array's storage.
+      if (this.head === 1) this.chunks.pop();
+      else this.chunks.length = 0;
       this.head = 0;
     } else if (this.head > 64) {
       this.chunks = this.chunks.slice(this.head);

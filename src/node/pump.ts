@@ -117,6 +117,8 @@ export class Pump {
   wantDrain = false;
   /** The application asked to stop reading (stream skin's queue is full). */
   private appPaused = false;
+  /** Inside `pull`: the handler's sends are flushed when it returns (see `pull`). */
+  private pulling = false;
   /** Our outgoing backlog is above the high-water mark: stop reading (and so answering) until it drains. */
   private writePaused = false;
   private closeTimer: NodeJS.Timeout | null = null;
@@ -183,13 +185,26 @@ export class Pump {
     return true;
   }
 
-  /** Pulls events until the connection needs data or reading is paused, then flushes once. */
+  /**
+   * Pulls events until the connection needs data or reading is paused, then flushes once. What the handler sends
+   * meanwhile waits for that flush rather than for a microtask of its own; if the handler throws, the flush is
+   * queued as usual before the error goes on.
+   */
   pull(): void {
     const conn = this.conn;
-    while (!this.appPaused && !this.writePaused) {
-      const event = conn.nextEvent();
-      if (event === null) break;
-      this.handler.handleEvent(event);
+    const outer = this.pulling;
+    this.pulling = true;
+    let threw = true;
+    try {
+      while (!this.appPaused && !this.writePaused) {
+        const event = conn.nextEvent();
+        if (event === null) break;
+        this.handler.handleEvent(event);
+      }
+      threw = false;
+    } finally {
+      this.pulling = outer;
+      if (threw && this.flushScheduled && !outer) this.queueFlush();
     }
     this.flush();
   }
@@ -198,6 +213,11 @@ export class Pump {
   scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
+    // Inside `pull`, its own flush at the end takes what is sent.
+    if (!this.pulling) this.queueFlush();
+  }
+
+  private queueFlush(): void {
     if (flushQueue.push(this) - flushHead === 1) queueMicrotask(flushQueued);
   }
 

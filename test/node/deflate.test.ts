@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -11,6 +10,7 @@ import { encodeFrame } from '../../src/core/frame.ts';
 import { DeflateExtension } from '../../src/core/permessage-deflate.ts';
 import { connect, handleUpgrade, serve, type WebSocket } from '../../src/node/index.ts';
 import { createContext } from '../../src/service/index.ts';
+import { spawnTs, waitFor } from '../helpers/child.ts';
 import { seededRandom } from '../helpers/feed.ts';
 import { MASK, rawClient } from '../helpers/net.ts';
 
@@ -232,29 +232,6 @@ describe('perMessageDeflate on handleUpgrade() and createContext()', () => {
     }
   });
 });
-
-interface Child {
-  child: ChildProcess;
-  stdout: string[];
-  exit: Promise<unknown>;
-}
-
-function spawnTs(args: string[]): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const stdout: string[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => stdout.push(text));
-  child.stderr!.resume();
-  return { child, stdout, exit: once(child, 'exit') };
-}
-
-async function waitFor(c: Child, pattern: RegExp): Promise<RegExpExecArray> {
-  for (;;) {
-    const match = pattern.exec(c.stdout.join(''));
-    if (match) return match;
-    if (c.child.exitCode !== null) throw new Error(`exited early: ${c.stdout.join('')}`);
-    await once(c.child.stdout!, 'data');
-  }
-}
 
 function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
