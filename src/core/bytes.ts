@@ -8,7 +8,7 @@ export const EMPTY = new Uint8Array(0);
 /** Below this many bytes a byte loop (4 bytes per step) beats setting up a 32-bit view. */
 const WORD_THRESHOLD = 96;
 /** From this many bytes the WebAssembly SIMD kernel (copy in, XOR, copy out) beats 32-bit words in JavaScript. */
-const SIMD_THRESHOLD = 512;
+const SIMD_THRESHOLD = 128;
 const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Which kernel masks runs of `WORD_THRESHOLD` bytes and more: node's native one, WebAssembly SIMD, or words. */
@@ -114,12 +114,36 @@ function maskSimd(
   let o = 0;
   while (length - o >= 64) {
     const n = Math.min(block, (length - o) & ~63);
-    memory.set(source.subarray(o, o + n), 0);
+    // A payload within one block (the usual case) is copied in whole, tail and all: no view of it is made.
+    memory.set(o === 0 && length <= block ? source : source.subarray(o, o + n), 0);
     xor(0, n, word);
-    target.set(memory.subarray(0, n), at + o);
+    target.set(blockView(memory, n), at + o);
     o += n;
   }
+  // The tail (under 64 bytes), four bytes a step with the key in locals; o is a multiple of 4 here.
+  const m0 = mask[offset & 3];
+  const m1 = mask[(offset + 1) & 3];
+  const m2 = mask[(offset + 2) & 3];
+  const m3 = mask[(offset + 3) & 3];
+  for (; o + 4 <= length; o += 4) {
+    target[at + o] = source[o] ^ m0;
+    target[at + o + 1] = source[o + 1] ^ m1;
+    target[at + o + 2] = source[o + 2] ^ m2;
+    target[at + o + 3] = source[o + 3] ^ m3;
+  }
   for (; o < length; o++) target[at + o] = source[o] ^ mask[(offset + o) & 3];
+}
+
+/** Views of the kernel's memory by length (a multiple of 64), made once each: copying out needs no new view. */
+const blockViews: (Uint8Array | undefined)[] = new Array(65536 / 64 + 1); // one page: the kernel's block
+function blockView(memory: Uint8Array, n: number): Uint8Array {
+  const i = n >>> 6;
+  let view = blockViews[i];
+  if (view === undefined) {
+    view = memory.subarray(0, n);
+    blockViews[i] = view;
+  }
+  return view;
 }
 
 /** Copies `source` masked with `mask` into `target` at `at` (client frames: the caller's payload stays intact). */

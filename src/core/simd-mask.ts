@@ -1,7 +1,7 @@
 /**
  * XOR with a 32-bit word, 16 bytes at a time, in WebAssembly SIMD (v128): the masking kernel for large payloads.
  * WebAssembly can only touch its own memory, so callers copy a block in, run `xor`, and copy it out; two memcpy's
- * plus a SIMD pass still beat a JavaScript loop over 32-bit words from about 512 bytes. The module is embedded
+ * plus a SIMD pass still beat a JavaScript loop over 32-bit words from about 128 bytes. The module is embedded
  * (147 bytes); where WebAssembly or SIMD is unavailable (`--jitless`, old engines) `simdKernel` is null and
  * callers use their JavaScript path.
  *

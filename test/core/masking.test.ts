@@ -10,7 +10,8 @@ import { simdKernel } from '../../src/core/simd-mask.ts';
 // alignment of the view and any starting mask position.
 const key = Uint8Array.from([0x37, 0xfa, 0x21, 0x3d]);
 const lengths = [
-  0, 1, 3, 4, 5, 63, 64, 95, 96, 97, 127, 128, 511, 512, 513, 575, 1000, 65535, 65536, 65537, 140001,
+  0, 1, 3, 4, 5, 63, 64, 95, 96, 97, 127, 128, 129, 191, 192, 193, 511, 512, 513, 575, 1000, 1024, 1087,
+  65535, 65536, 65537, 140001,
 ];
 
 function input(length: number, misalignment: number): Uint8Array {
