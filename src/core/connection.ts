@@ -55,6 +55,12 @@ export interface ConnectionOptions {
   autoPong?: boolean;
   /** Echo the peer's close reason along with its code in the close frame we answer with. Default false. */
   echoCloseReason?: boolean;
+  /**
+   * Report a message that arrives whole, in one unfragmented frame with no RSV bits whose payload is already in
+   * one received chunk, as one `message` event instead of `frame-start`, `frame-data`, `frame-end`. Default
+   * false (every data frame streams). For handlers that want whole messages anyway.
+   */
+  wholeMessages?: boolean;
 }
 
 const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
@@ -90,6 +96,9 @@ export class Connection {
   private readonly randomMask: (() => Uint8Array) | undefined;
   private readonly autoPong: boolean;
   private readonly echoCloseReason: boolean;
+  private readonly wholeMessages: boolean;
+  /** The current frame is a whole message (see `wholeMessages`): its payload so far, else null. */
+  private whole: Uint8Array | null = null;
   /** Made for the first text message. */
   private utf8: Utf8Validator | null = null;
   /** The payload of the control frame being read, sized by its header (at most 125 bytes). */
@@ -145,6 +154,7 @@ export class Connection {
     this.randomMask = options.randomMask;
     this.autoPong = options.autoPong ?? true;
     this.echoCloseReason = options.echoCloseReason ?? false;
+    this.wholeMessages = options.wholeMessages ?? false;
   }
 
   get state(): State {
@@ -234,9 +244,11 @@ export class Connection {
           this.controlLength += parser.data.length;
           return undefined;
         }
+        if (this.whole !== null) return this.wholeData(parser.data);
         return this.dataFrameData(parser.data);
       case Step.End:
-        return isControl(parser.opcode) ? this.controlFrame(parser) : this.endDataFrame(parser);
+        if (isControl(parser.opcode)) return this.controlFrame(parser);
+        return this.whole !== null ? this.wholeEnd() : this.endDataFrame(parser);
     }
   }
 
@@ -285,7 +297,7 @@ export class Connection {
     return null;
   }
 
-  private startDataFrame(parser: FrameParser): Event {
+  private startDataFrame(parser: FrameParser): Event | undefined {
     const { opcode, rsv, fin, length } = parser;
     this.decodedInvalid = false;
     this.inflatedTooBig = false;
@@ -302,7 +314,29 @@ export class Connection {
     if (this.messageDecoder === null && length > this.maxMessageSize - received) {
       return this.failWith(this.tooBig());
     }
+    if (this.wholeMessages && first && fin && rsv === 0 && parser.payloadInHead()) {
+      this.whole = EMPTY;
+      return undefined;
+    }
     return { type: 'frame-start', opcode: this.messageOpcode, first, fin, rsv, length };
+  }
+
+  /** The payload of a whole message (it is in one chunk, so it comes as one piece): checked, kept for its end. */
+  private wholeData(data: Uint8Array): Event | undefined {
+    this.messageLength = data.length;
+    if (this.messageValidates && !(this.utf8!.push(data) && this.utf8!.end())) {
+      this.whole = null;
+      return this.failWith(this.invalidUtf8());
+    }
+    this.whole = data;
+    return undefined;
+  }
+
+  private wholeEnd(): Event {
+    const data = this.whole!;
+    this.whole = null;
+    this.receiving = false;
+    return { type: 'message', opcode: this.messageOpcode, data };
   }
 
   private decoderFor(rsv: number): Extension {

@@ -23,6 +23,8 @@ export type Event =
     }
   | { type: 'frame-data'; data: Uint8Array }
   | { type: 'frame-end'; fin: boolean }
+  /** A whole message that came in one frame, reported instead of its three frame events (`wholeMessages`). */
+  | { type: 'message'; opcode: DataOpcode; data: Uint8Array }
   /** The peer pinged; the pong is already queued. */
   | { type: 'ping'; data: Uint8Array }
   | { type: 'pong'; data: Uint8Array }

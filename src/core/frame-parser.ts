@@ -142,6 +142,13 @@ export class FrameParser {
     return Step.Header;
   }
 
+  /** After `Header`: is the frame's whole payload in the chunk being read, so that it comes as one `Data`? */
+  payloadInHead(): boolean {
+    const input = this.input;
+    const length = this.length;
+    return length === 0 || (input.length >= length && input.headChunk.length - input.headOffset >= length);
+  }
+
   private readPayload(): Step {
     if (this.remaining === 0) {
       this.state = ParserState.ReadHead;

@@ -169,6 +169,7 @@ export class WebSocket
       ...(init.maxPayload === undefined ? {} : { maxMessageSize: init.maxPayload }),
       ...(init.extensions === undefined ? {} : { extensions: init.extensions }),
       ...(init.randomMask === undefined ? {} : { randomMask: init.randomMask }),
+      wholeMessages: true,
     });
     this.pump = new Pump(this.conn, socket, this, {
       closeTimeout: init.closeTimeout ?? DEFAULTS.closeTimeout,
@@ -339,6 +340,9 @@ export class WebSocket
   /** @internal */
   handleEvent(event: Event): void {
     switch (event.type) {
+      case 'message':
+        this.deliver(toBuffer(event.data), event.opcode === Opcode.Binary);
+        return;
       case 'frame-start':
         this.inMessage = true;
         (this.assembler ??= new MessageAssembler()).push(event);

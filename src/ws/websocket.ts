@@ -19,7 +19,7 @@ import * as tls from 'node:tls';
 import { MessageAssembler } from '../core/assembler.ts';
 import { Connection } from '../core/connection.ts';
 import { Opcode, State } from '../core/constants.ts';
-import type { Event } from '../core/events.ts';
+import type { Event, Message } from '../core/events.ts';
 import type { Extension } from '../core/extension.ts';
 import { negotiateClient, offerExtensions } from '../core/extensions.ts';
 import type { PreparedFrame } from '../core/frame.ts';
@@ -481,6 +481,7 @@ export class WebSocket extends EventEmitter<WebSocketEventMap> implements PumpHa
       autoPong: false,
       // ws answers a close frame with the peer's code and reason.
       echoCloseReason: true,
+      wholeMessages: true,
       ...(generate === undefined
         ? {}
         : {
@@ -510,18 +511,16 @@ export class WebSocket extends EventEmitter<WebSocketEventMap> implements PumpHa
   /** @internal */
   handleEvent(event: Event): void {
     switch (event.type) {
+      case 'message':
+        this.deliver(event);
+        return;
       case 'frame-start':
       case 'frame-data':
         this.assembler!.push(event);
         return;
       case 'frame-end': {
         const message = this.assembler!.push(event);
-        if (message === null) return;
-        const data = Buffer.isBuffer(message.data)
-          ? message.data
-          : Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
-        if (message.opcode !== Opcode.Binary) this.emit('message', data, false);
-        else this.emit('message', this.binary(data), true);
+        if (message !== null) this.deliver(message);
         return;
       }
       case 'ping': {
@@ -555,6 +554,14 @@ export class WebSocket extends EventEmitter<WebSocketEventMap> implements PumpHa
       default:
         return;
     }
+  }
+
+  private deliver(message: Message): void {
+    const data = Buffer.isBuffer(message.data)
+      ? message.data
+      : Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
+    if (message.opcode !== Opcode.Binary) this.emit('message', data, false);
+    else this.emit('message', this.binary(data), true);
   }
 
   private binary(data: Buffer): RawData {
