@@ -2,6 +2,8 @@
  * The only place in core/ that touches node:crypto. Randomness and SHA-1 reach the rest of the core through
  * these functions, and every consumer lets callers inject their own (deterministic tests).
  */
+// The module's binding, not the global: globalThis.Buffer is an accessor, one getter call per use.
+import { Buffer } from 'node:buffer';
 import { createRequire } from 'node:module';
 
 /**

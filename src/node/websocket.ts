@@ -10,6 +10,8 @@
  * While there is no 'message' listener, messages are queued (like a paused Readable) and reading from the peer
  * pauses once `readHighWaterMark` bytes wait; adding a 'message' listener delivers the queue first.
  */
+// The module's binding, not the global: globalThis.Buffer is an accessor, one getter call per use.
+import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { MessageAssembler } from '../core/assembler.ts';
@@ -403,10 +405,8 @@ export class WebSocket
 
   private deliver(data: Buffer, isBinary: boolean): void {
     if (this.queueHead === this.queue.length) {
-      if (this.listenerCount('message') > 0) {
-        this.emit('message', data, isBinary);
-        return;
-      }
+      // `emit` is false when nobody listens: the message then goes to a reader.
+      if (this.emit('message', data, isBinary)) return;
       const waiter = this.waiters.shift();
       if (waiter !== undefined) {
         waiter({ value: { data, isBinary }, done: false });

@@ -9,6 +9,8 @@
  * (so `agent`, `createConnection`, `headers` and TLS options work as with ws) and returns in CONNECTING.
  * Server: `WebSocketServer` makes instances with `new WebSocket(null)` and attaches the upgraded socket.
  */
+// The module's binding, not the global: globalThis.Buffer is an accessor, one getter call per use.
+import { Buffer } from 'node:buffer';
 import type * as crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
