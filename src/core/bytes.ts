@@ -275,6 +275,25 @@ export class ByteQueue {
     return this.takeFromHead(Math.min(available, max));
   }
 
+  /** Copies the unread bytes into one chunk of the queue's own: the chunks they are in may be reused after this. */
+  detach(): void {
+    const total = this.total;
+    if (total === 0) {
+      this.clear();
+      return;
+    }
+    const copy = allocUnsafe(total);
+    let at = 0;
+    for (let i = this.head, offset = this.offset; at < total; i++, offset = 0) {
+      const chunk = this.chunks[i];
+      copy.set(offset === 0 ? chunk : chunk.subarray(offset), at);
+      at += chunk.length - offset;
+    }
+    this.chunks = [copy];
+    this.head = 0;
+    this.offset = 0;
+  }
+
   clear(): void {
     this.chunks = NO_CHUNKS;
     this.head = 0;

@@ -97,6 +97,8 @@ export class Connection {
   private readonly autoPong: boolean;
   private readonly echoCloseReason: boolean;
   private readonly wholeMessages: boolean;
+  /** Chunks are lent (see `lendInput`). */
+  private lent = false;
   /** The current frame is a whole message (see `wholeMessages`): its payload so far, else null. */
   private whole: Uint8Array | null = null;
   /** Made for the first text message. */
@@ -192,10 +194,34 @@ export class Connection {
 
   // ── input ──────────────────────────────────────────────────────────────────────────────────────────────
 
-  /** Takes ownership of `chunk` (payload is unmasked in place; events may be views into it). Never throws. */
+  /**
+   * Takes ownership of `chunk` (payload is unmasked in place; events may be views into it), unless chunks are
+   * lent (`lendInput`). Never throws.
+   */
   receiveData(chunk: Uint8Array): void {
     if (this.discarding || this.inputEnded) return;
-    (this.parser ??= new FrameParser()).push(chunk);
+    (this.parser ??= this.newParser()).push(chunk);
+  }
+
+  /**
+   * From now on the chunks given to `receiveData` are lent: their memory is reused (the next socket read lands in
+   * it) once `releaseInput` was called. Events then hold copies, never views of a chunk: the copy of a masked
+   * payload is made by the pass that unmasks it.
+   */
+  lendInput(): void {
+    this.lent = true;
+    if (this.parser !== null) this.parser.copies = true;
+  }
+
+  /** With lent chunks: the caller takes their memory back, so the bytes not parsed yet are copied out of it. */
+  releaseInput(): void {
+    this.parser?.keepInput();
+  }
+
+  private newParser(): FrameParser {
+    const parser = new FrameParser();
+    parser.copies = this.lent;
+    return parser;
   }
 
   /** The peer closed its side of the TCP connection. */

@@ -1,6 +1,6 @@
 import { applyMask, ByteQueue, EMPTY, maskInto } from './bytes.ts';
 import { MAX_PAYLOAD_LENGTH } from './constants.ts';
-import { allocUnsafe } from './platform.ts';
+import { allocUnsafe, ByteView } from './platform.ts';
 
 /** Where the parser is in the current frame. */
 export const ParserState = {
@@ -61,6 +61,11 @@ export class FrameParser {
   private remaining = 0;
   /** The frame's payload buffer while a frame is unmasked into one (see the class comment), else null. */
   private frameBuffer: Uint8Array | null = null;
+  /**
+   * The chunks are lent, not owned (see `Connection.lendInput`): every `Data` is then a buffer of its own (masked
+   * payload is unmasked into it, in the pass that would have unmasked it in place), never a view of a chunk.
+   */
+  copies = false;
   private readonly input = new ByteQueue();
 
   /** Bytes received but not parsed yet. */
@@ -70,6 +75,11 @@ export class FrameParser {
 
   push(chunk: Uint8Array): void {
     this.input.push(chunk);
+  }
+
+  /** Copies the bytes not parsed yet out of the chunks they came in, which their owner is about to reuse. */
+  keepInput(): void {
+    this.input.detach();
   }
 
   /** Drops unparsed input (after the connection failed, input is discarded). */
@@ -161,7 +171,7 @@ export class FrameParser {
     const data = input.takeSome(remaining);
     this.remaining = remaining - data.length;
     if (!this.masked) {
-      this.data = data;
+      this.data = this.copies ? copyOf(data) : data;
       return Step.Data;
     }
     const key = this.maskKey;
@@ -181,8 +191,14 @@ export class FrameParser {
       target = this.frameBuffer = allocUnsafe(remaining);
     }
     if (target === null) {
-      this.maskOffset = applyMask(data, maskBytes, this.maskOffset);
-      this.data = data;
+      if (this.copies) {
+        const copy = payloadBuffer(data.length);
+        this.maskOffset = maskInto(data, maskBytes, this.maskOffset, copy, 0);
+        this.data = copy;
+      } else {
+        this.maskOffset = applyMask(data, maskBytes, this.maskOffset);
+        this.data = data;
+      }
       return Step.Data;
     }
     const at = this.length - remaining;
@@ -191,4 +207,36 @@ export class FrameParser {
     if (this.remaining === 0) this.frameBuffer = null;
     return Step.Data;
   }
+}
+
+function copyOf(data: Uint8Array): Uint8Array {
+  const copy = payloadBuffer(data.length);
+  copy.set(data);
+  return copy;
+}
+
+/**
+ * Copies of lent payload (see `FrameParser.copies`) up to this long are cut from a shared slab, as node's Buffer
+ * pool does, but from 64 KiB instead of 8: an allocation of its own costs more than a small message's whole path.
+ * A kept copy holds its slab alive, as a view of a 64 KiB socket read held it before.
+ */
+const SLAB_PIECE_MAX = 4096;
+const SLAB_SIZE = 64 * 1024;
+// The slab's memory and where it starts in it, read once: a typed array's `buffer` is a runtime call.
+let slab: ArrayBufferLike = new ArrayBuffer(0);
+let slabStart = 0;
+let slabOffset = SLAB_SIZE;
+
+function payloadBuffer(length: number): Uint8Array {
+  if (length > SLAB_PIECE_MAX) return allocUnsafe(length);
+  if (slabOffset + length > SLAB_SIZE) {
+    const fresh = allocUnsafe(SLAB_SIZE);
+    slab = fresh.buffer;
+    slabStart = fresh.byteOffset;
+    slabOffset = 0;
+  }
+  const view = new ByteView(slab, slabStart + slabOffset, length);
+  // 8-byte aligned, like node's pool, so a copy can be viewed as any typed array.
+  slabOffset += (length + 7) & ~7;
+  return view;
 }

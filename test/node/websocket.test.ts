@@ -203,15 +203,17 @@ describe('stream skin: read(), readState, for await', () => {
     assert.equal(ws.read(), null);
     assert.equal(ws.readState, 'empty');
     await until(() => peer !== undefined);
-    const arrived = () => new Promise((resolve) => ws.socket.once('data', resolve));
-    let next = arrived();
-    peer!.write(serverFrame(Opcode.Text, 'hel', false));
-    await next;
+    // The socket's byte count says when the bytes were read (a WebSocket's socket emits no 'data').
+    const arrived = (bytes: number) => until(() => ws.socket.bytesRead >= bytes);
+    const first3 = serverFrame(Opcode.Text, 'hel', false);
+    const base = ws.socket.bytesRead;
+    peer!.write(first3);
+    await arrived(base + first3.length);
     assert.equal(ws.readState, 'partial');
     assert.equal(ws.read(), null);
-    next = arrived();
-    peer!.write(Buffer.concat([serverFrame(Opcode.Continuation, 'lo'), serverFrame(Opcode.Binary, 'b')]));
-    await next;
+    const rest = Buffer.concat([serverFrame(Opcode.Continuation, 'lo'), serverFrame(Opcode.Binary, 'b')]);
+    peer!.write(rest);
+    await arrived(base + first3.length + rest.length);
     assert.equal(ws.readState, 'ready');
     const first = ws.read();
     assert.equal(first?.data.toString(), 'hello');
