@@ -50,8 +50,10 @@ function onSocketData(this: PumpedSocket, chunk: Buffer): void {
   this[kPump].receiveData(chunk);
 }
 /** A read into the shared buffer; false stops reading (node's `onread` callback contract). */
-function onSocketRead(this: PumpedSocket, length: number, buffer: Buffer): boolean {
-  return this[kPump].receiveLent(new ByteView(buffer.buffer, buffer.byteOffset, length));
+function onSocketRead(this: PumpedSocket, length: number): boolean {
+  // Node passes the socket's kBuffer, always `sharedRead`: its memory is read once, not per read (a typed array's
+  // `buffer` is a runtime call).
+  return this[kPump].receiveLent(new ByteView(sharedMemory, sharedStart, length));
 }
 function onSocketEnd(this: PumpedSocket): void {
   this[kPump].receiveEnd();
@@ -128,15 +130,14 @@ function flushQueued(): void {
  */
 const SHARED_READ_SIZE = 64 * 1024;
 let sharedRead: Buffer | null = null;
+let sharedMemory: ArrayBufferLike = new ArrayBuffer(0);
+let sharedStart = 0;
 
 interface UserBufferHandle {
   useUserBuffer(buffer: Uint8Array): void;
 }
 
-function lendReads(
-  socket: Socket,
-  callback: (this: PumpedSocket, length: number, buffer: Buffer) => boolean,
-): boolean {
+function lendReads(socket: Socket, callback: (this: PumpedSocket, length: number) => boolean): boolean {
   const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
   if (handle == null || typeof handle.useUserBuffer !== 'function') return false;
   const kind = handle.constructor?.name;
@@ -153,7 +154,11 @@ function lendReads(
   if (kBuffer === undefined || kBufferCb === undefined || kBufferGen === undefined) return false;
   const fields = socket as unknown as Record<symbol, unknown>;
   if (fields[kBuffer] != null || fields[kBufferGen] != null) return false;
-  sharedRead ??= Buffer.allocUnsafe(SHARED_READ_SIZE);
+  if (sharedRead === null) {
+    sharedRead = Buffer.allocUnsafe(SHARED_READ_SIZE);
+    sharedMemory = sharedRead.buffer;
+    sharedStart = sharedRead.byteOffset;
+  }
   fields[kBuffer] = sharedRead;
   fields[kBufferCb] = callback;
   handle.useUserBuffer(sharedRead);
@@ -385,13 +390,12 @@ export class Pump {
    */
   receiveLent(bytes: Uint8Array): boolean {
     const conn = this.conn;
-    if (this.pendingHead !== null) {
-      this.feedPendingHead();
-      conn.receiveData(bytes);
+    const early = this.feedPendingHead();
+    conn.receiveData(bytes);
+    if (early) {
       conn.releaseInput();
       return false;
     }
-    conn.receiveData(bytes);
     try {
       if (!this.appPaused && !this.writePaused) this.pull();
     } finally {
