@@ -24,6 +24,18 @@ Options:
 
 Prints 'listening on ws://HOST:PORT/' once ready.`;
 
+const AS_BINARY = { binary: true };
+const AS_TEXT = { binary: false };
+
+/**
+ * The one 'message' listener of every connection (called with the WebSocket as `this`): nothing is made per
+ * connection or per message for it.
+ */
+function echoBack(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  // Messages may still arrive while we close (after a signal); they are not answered then.
+  if (this.readyState === WebSocket.OPEN) this.send(data, isBinary ? AS_BINARY : AS_TEXT);
+}
+
 export async function echo(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -39,13 +51,8 @@ export async function echo(argv: string[]): Promise<number> {
     http2: values.http2,
     ...(tls === undefined ? {} : { tls }),
   });
-  server.on('connection', (ws) => {
-    ws.on('error', () => {});
-    ws.on('message', (data, isBinary) => {
-      // Messages may still arrive while we close (after a signal); they are not answered then.
-      if (ws.readyState === WebSocket.OPEN) ws.send(data, { binary: isBinary });
-    });
-  });
+  // A WebSocket emits 'error' only to listeners (it never throws for want of one), so the echo adds none.
+  server.on('connection', (ws) => ws.on('message', echoBack));
   printListening(tls ? 'wss' : 'ws', values.host, server.port);
   await untilSignal();
   await server.close({ code: 1001 });
