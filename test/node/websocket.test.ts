@@ -129,6 +129,27 @@ describe('WebSocket over loopback', () => {
     await once(ws, 'close');
   });
 
+  test('listeners: eventNames lists only events with listeners; no inherited name counts as one', async () => {
+    const ws = await connect(url);
+    assert.deepEqual(ws.eventNames(), []);
+    const onPong = (): void => {};
+    ws.on('pong', onPong);
+    ws.on('custom', onPong);
+    assert.deepEqual(ws.eventNames(), ['pong', 'custom']);
+    for (const name of ['toString', 'constructor', 'hasOwnProperty', '__proto__']) {
+      assert.equal(ws.listenerCount(name), 0, name);
+      assert.equal(ws.emit(name), false, name);
+    }
+    ws.off('pong', onPong);
+    assert.deepEqual(ws.eventNames(), ['custom']);
+    ws.removeAllListeners();
+    assert.deepEqual(ws.eventNames(), []);
+    // Without an 'error' listener an error is not thrown; a 'close' listener added late still hears the close.
+    const closed = once(ws, 'close');
+    ws.close(1000);
+    assert.equal((await closed)[0], 1000);
+  });
+
   test('many sends in one tick leave in one batch and arrive in order', async () => {
     const ws = await connect(url);
     const received: string[] = [];
