@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
+import { type EventEmitter, once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { Opcode } from '../../src/core/constants.ts';
 import { InvalidStateError, UsageError } from '../../src/core/errors.ts';
@@ -131,14 +131,16 @@ describe('WebSocket over loopback', () => {
 
   test('listeners: eventNames lists only events with listeners; no inherited name counts as one', async () => {
     const ws = await connect(url);
+    // Any name, as an untyped emitter: the names an object inherits must not count as listeners.
+    const emitter = ws as unknown as EventEmitter;
     assert.deepEqual(ws.eventNames(), []);
     const onPong = (): void => {};
     ws.on('pong', onPong);
-    ws.on('custom', onPong);
+    emitter.on('custom', onPong);
     assert.deepEqual(ws.eventNames(), ['pong', 'custom']);
     for (const name of ['toString', 'constructor', 'hasOwnProperty', '__proto__']) {
-      assert.equal(ws.listenerCount(name), 0, name);
-      assert.equal(ws.emit(name), false, name);
+      assert.equal(emitter.listenerCount(name), 0, name);
+      assert.equal(emitter.emit(name), false, name);
     }
     ws.off('pong', onPong);
     assert.deepEqual(ws.eventNames(), ['custom']);
