@@ -74,6 +74,42 @@ const NO_EXTENSIONS: readonly Extension[] = Object.freeze([]);
 const header: FrameHeader = { fin: true, rsv: 0, opcode: 0, mask: null };
 const maskKey = new Uint8Array(4);
 
+/** The bits of `Connection.flags`. */
+const Flag = {
+  // Options (see ConnectionOptions); LimitPerFrame can change (`configure`).
+  LimitPerFrame: 1 << 0,
+  AutoPong: 1 << 1,
+  EchoCloseReason: 1 << 2,
+  WholeMessages: 1 << 3,
+  /** Chunks are lent (see `lendInput`). */
+  Lent: 1 << 4,
+  // Incoming message.
+  Receiving: 1 << 5,
+  /** The message is text and sets no RSV bit the application takes (`allowedRsv`): it is validated as UTF-8. */
+  MessageValidates: 1 << 6,
+  /**
+   * Decoded bytes of the current frame were not UTF-8. The verdict waits for the end of the frame's payload: a
+   * corrupt compressed stream later in the same frame is then the verdict, as it is when the frame arrives in one
+   * piece (zlib reports a data error without the bytes it inflated before it), so any chunking gives one outcome.
+   */
+  DecodedInvalid: 1 << 7,
+  /**
+   * The current frame inflated past the limit. Its remaining compressed bytes are still read (with no output
+   * room, so nothing more is inflated) before the verdict: a corrupt stream zlib finds in them is the verdict,
+   * as it is when the whole frame reaches zlib in one call.
+   */
+  InflatedTooBig: 1 << 8,
+  // Outgoing message: a fragmented one is in progress.
+  Sending: 1 << 9,
+  /** Reading stopped (a close was received or the connection failed): later input is dropped unread. */
+  Discarding: 1 << 10,
+  InputEnded: 1 << 11,
+  EndEmitted: 1 << 12,
+  /** Our side of TCP closes after the bytes queued now; `dataToSend` reports it once (EndSent). */
+  EndPending: 1 << 13,
+  EndSent: 1 << 14,
+} as const;
+
 function protocolError(
   code: ProtocolErrorCode,
   message: string,
@@ -92,13 +128,9 @@ export class Connection {
   private readonly extensions: readonly Extension[];
   private readonly extensionRsv: number;
   private allowedRsv: number;
-  private limitPerFrame: boolean;
   private readonly randomMask: (() => Uint8Array) | undefined;
-  private readonly autoPong: boolean;
-  private readonly echoCloseReason: boolean;
-  private readonly wholeMessages: boolean;
-  /** Chunks are lent (see `lendInput`). */
-  private lent = false;
+  /** The yes/no state of the connection, one bit per `Flag`: one field instead of fifteen. */
+  private flags = 0;
   /** The current frame is a whole message (see `wholeMessages`): its payload so far, else null. */
   private whole: Uint8Array | null = null;
   /** Made for the first text message. */
@@ -107,33 +139,13 @@ export class Connection {
   private control: Uint8Array = EMPTY;
   private controlLength = 0;
   // Incoming message.
-  private receiving = false;
   private messageOpcode: DataOpcode = Opcode.Text;
   private messageDecoder: Extension | null = null;
-  private messageValidates = false;
   private messageLength = 0;
-  /**
-   * Decoded bytes of the current frame were not UTF-8. The verdict waits for the end of the frame's payload: a
-   * corrupt compressed stream later in the same frame is then the verdict, as it is when the frame arrives in one
-   * piece (zlib reports a data error without the bytes it inflated before it), so any chunking gives one outcome.
-   */
-  private decodedInvalid = false;
-  /**
-   * The current frame inflated past the limit. Its remaining compressed bytes are still read (with no output
-   * room, so nothing more is inflated) before the verdict: a corrupt stream zlib finds in them is the verdict,
-   * as it is when the whole frame reaches zlib in one call.
-   */
-  private inflatedTooBig = false;
   // Outgoing message.
-  private sending = false;
   private sendEncoder: Extension | null = null;
   // Events decoded ahead (an extension may turn one payload piece into several); made when first needed.
   private pending: Event[] | null = null;
-  private discarding = false;
-  private inputEnded = false;
-  private endEmitted = false;
-  private endPending = false;
-  private endSent = false;
   private _closeSent: CloseInfo | null = null;
   private _closeReceived: CloseInfo | null = null;
   private _error: ProtocolError | null = null;
@@ -152,11 +164,19 @@ export class Connection {
     this.extensions = extensions !== undefined && extensions.length > 0 ? extensions : NO_EXTENSIONS;
     this.extensionRsv = this.extensions.reduce((bits, e) => bits | e.rsv, 0);
     this.allowedRsv = options.allowedRsv ?? 0;
-    this.limitPerFrame = options.limitPerFrame ?? false;
+    this.set(Flag.LimitPerFrame, options.limitPerFrame ?? false);
     this.randomMask = options.randomMask;
-    this.autoPong = options.autoPong ?? true;
-    this.echoCloseReason = options.echoCloseReason ?? false;
-    this.wholeMessages = options.wholeMessages ?? false;
+    this.set(Flag.AutoPong, options.autoPong ?? true);
+    this.set(Flag.EchoCloseReason, options.echoCloseReason ?? false);
+    this.set(Flag.WholeMessages, options.wholeMessages ?? false);
+  }
+
+  /** Is any of the bits in `flag` set? */
+  private is(flag: number): boolean {
+    return (this.flags & flag) !== 0;
+  }
+  private set(flag: number, on: boolean): void {
+    this.flags = on ? this.flags | flag : this.flags & ~flag;
   }
 
   get state(): State {
@@ -189,7 +209,7 @@ export class Connection {
       this.maxMessageSize = max;
     }
     if (options.allowedRsv !== undefined) this.allowedRsv = options.allowedRsv;
-    if (options.limitPerFrame !== undefined) this.limitPerFrame = options.limitPerFrame;
+    if (options.limitPerFrame !== undefined) this.set(Flag.LimitPerFrame, options.limitPerFrame);
   }
 
   // ── input ──────────────────────────────────────────────────────────────────────────────────────────────
@@ -199,7 +219,7 @@ export class Connection {
    * lent (`lendInput`). Never throws.
    */
   receiveData(chunk: Uint8Array): void {
-    if (this.discarding || this.inputEnded) return;
+    if (this.is(Flag.Discarding | Flag.InputEnded)) return;
     (this.parser ??= this.newParser()).push(chunk);
   }
 
@@ -209,7 +229,7 @@ export class Connection {
    * payload is made by the pass that unmasks it.
    */
   lendInput(): void {
-    this.lent = true;
+    this.flags |= Flag.Lent;
     if (this.parser !== null) this.parser.copies = true;
   }
 
@@ -220,16 +240,16 @@ export class Connection {
 
   private newParser(): FrameParser {
     const parser = new FrameParser();
-    parser.copies = this.lent;
+    parser.copies = this.is(Flag.Lent);
     return parser;
   }
 
   /** The peer closed its side of the TCP connection. */
   receiveEnd(): void {
-    if (this.inputEnded) return;
-    this.inputEnded = true;
+    if (this.is(Flag.InputEnded)) return;
+    this.flags |= Flag.InputEnded;
     // We have nothing left to say to a peer that stopped listening: close our side too.
-    this.endPending = true;
+    this.flags |= Flag.EndPending;
     this.setState(State.Closed);
   }
 
@@ -238,7 +258,7 @@ export class Connection {
     const pending = this.pending;
     if (pending !== null && pending.length > 0) return pending.shift()!;
     const parser = this.parser;
-    if (this.discarding || parser === null) return this.endOfInput();
+    if (this.is(Flag.Discarding) || parser === null) return this.endOfInput();
     for (;;) {
       const event = this.step(parser, parser.next());
       if (event !== undefined) return event;
@@ -279,8 +299,8 @@ export class Connection {
   }
 
   private endOfInput(): Event | null {
-    if (!this.inputEnded || this.endEmitted) return null;
-    this.endEmitted = true;
+    if (!this.is(Flag.InputEnded) || this.is(Flag.EndEmitted)) return null;
+    this.flags |= Flag.EndEmitted;
     return END;
   }
 
@@ -305,14 +325,14 @@ export class Connection {
       return null;
     }
     if (opcode === Opcode.Continuation) {
-      if (!this.receiving)
+      if (!this.is(Flag.Receiving))
         return protocolError('UNEXPECTED_CONTINUATION', 'continuation frame without a message');
       // RFC 7692 §6.1: RSV1 is set on the first frame of a message only.
       if (rsv & ~this.allowedRsv)
         return protocolError('RESERVED_BITS', `RSV bits ${rsv} set on a continuation frame`);
       return null;
     }
-    if (this.receiving)
+    if (this.is(Flag.Receiving))
       return protocolError(
         'EXPECTED_CONTINUATION',
         `new data frame (opcode ${opcode}) inside a fragmented message`,
@@ -325,22 +345,21 @@ export class Connection {
 
   private startDataFrame(parser: FrameParser): Event | undefined {
     const { opcode, rsv, fin, length } = parser;
-    this.decodedInvalid = false;
-    this.inflatedTooBig = false;
+    this.flags &= ~(Flag.DecodedInvalid | Flag.InflatedTooBig);
     const first = opcode !== Opcode.Continuation;
     if (first) {
-      this.receiving = true;
+      this.flags |= Flag.Receiving;
       this.messageOpcode = opcode as DataOpcode;
       this.messageDecoder = rsv & this.extensionRsv ? this.decoderFor(rsv) : null;
-      this.messageValidates = opcode === Opcode.Text && (rsv & this.allowedRsv) === 0;
+      this.set(Flag.MessageValidates, opcode === Opcode.Text && (rsv & this.allowedRsv) === 0);
       this.messageLength = 0;
-      if (this.messageValidates) (this.utf8 ??= new Utf8Validator()).reset();
+      if (this.is(Flag.MessageValidates)) (this.utf8 ??= new Utf8Validator()).reset();
     }
-    const received = this.limitPerFrame ? 0 : this.messageLength;
+    const received = this.is(Flag.LimitPerFrame) ? 0 : this.messageLength;
     if (this.messageDecoder === null && length > this.maxMessageSize - received) {
       return this.failWith(this.tooBig());
     }
-    if (this.wholeMessages && first && fin && rsv === 0 && parser.payloadInHead()) {
+    if (this.is(Flag.WholeMessages) && first && fin && rsv === 0 && parser.payloadInHead()) {
       this.whole = EMPTY;
       return undefined;
     }
@@ -350,7 +369,7 @@ export class Connection {
   /** The payload of a whole message (it is in one chunk, so it comes as one piece): checked, kept for its end. */
   private wholeData(data: Uint8Array): Event | undefined {
     this.messageLength = data.length;
-    if (this.messageValidates && !(this.utf8!.push(data) && this.utf8!.end())) {
+    if (this.is(Flag.MessageValidates) && !(this.utf8!.push(data) && this.utf8!.end())) {
       this.whole = null;
       return this.failWith(this.invalidUtf8());
     }
@@ -361,7 +380,7 @@ export class Connection {
   private wholeEnd(): Event {
     const data = this.whole!;
     this.whole = null;
-    this.receiving = false;
+    this.flags &= ~Flag.Receiving;
     return { type: 'message', opcode: this.messageOpcode, data };
   }
 
@@ -373,7 +392,7 @@ export class Connection {
   private dataFrameData(data: Uint8Array): Event | undefined {
     const decoder = this.messageDecoder;
     if (decoder === null) return this.deliver(data);
-    if (this.inflatedTooBig) {
+    if (this.is(Flag.InflatedTooBig)) {
       const drained = decoder.decode(data, false, -1);
       return drained instanceof ProtocolError && drained.code !== 'MESSAGE_TOO_BIG'
         ? this.failWith(drained)
@@ -384,23 +403,24 @@ export class Connection {
   }
 
   private endDataFrame(parser: FrameParser): Event {
-    if (this.inflatedTooBig) return this.failWith(this.decodedInvalid ? this.invalidUtf8() : this.tooBig());
-    if (this.decodedInvalid) return this.failWith(this.invalidUtf8());
+    if (this.is(Flag.InflatedTooBig))
+      return this.failWith(this.is(Flag.DecodedInvalid) ? this.invalidUtf8() : this.tooBig());
+    if (this.is(Flag.DecodedInvalid)) return this.failWith(this.invalidUtf8());
     const fin = parser.fin;
     if (fin) {
-      this.receiving = false;
+      this.flags &= ~Flag.Receiving;
       const decoder = this.messageDecoder;
       if (decoder !== null) {
         const failed = this.queueDecoded(
           decoder.decode(EMPTY, true, this.maxMessageSize - this.messageLength),
         );
         if (failed !== undefined) return failed;
-        if (this.inflatedTooBig)
-          return this.failWith(this.decodedInvalid ? this.invalidUtf8() : this.tooBig());
-        if (this.decodedInvalid) return this.failWith(this.invalidUtf8());
+        if (this.is(Flag.InflatedTooBig))
+          return this.failWith(this.is(Flag.DecodedInvalid) ? this.invalidUtf8() : this.tooBig());
+        if (this.is(Flag.DecodedInvalid)) return this.failWith(this.invalidUtf8());
       }
       // §8.1: a text message whose bytes end inside a UTF-8 sequence is invalid.
-      if (this.messageValidates && !this.utf8!.end()) return this.failWith(this.invalidUtf8());
+      if (this.is(Flag.MessageValidates) && !this.utf8!.end()) return this.failWith(this.invalidUtf8());
     }
     const end = fin ? FRAME_END : FRAGMENT_END;
     const pending = this.pending;
@@ -412,7 +432,7 @@ export class Connection {
   /** Delivers a payload piece: size was checked at the header, UTF-8 is checked here (fail fast). */
   private deliver(data: Uint8Array): Event {
     this.messageLength += data.length;
-    if (this.messageValidates && !this.utf8!.push(data)) return this.failWith(this.invalidUtf8());
+    if (this.is(Flag.MessageValidates) && !this.utf8!.push(data)) return this.failWith(this.invalidUtf8());
     return { type: 'frame-data', data };
   }
 
@@ -423,15 +443,15 @@ export class Connection {
       // Bytes decoded up to a limit are validated first: invalid UTF-8 among them is the first offence (1007).
       if (decoded.decoded !== undefined) this.queueDecoded(decoded.decoded);
       // The verdict waits for the frame's end (see inflatedTooBig); the message's limit is what the peer is told.
-      this.inflatedTooBig = true;
+      this.flags |= Flag.InflatedTooBig;
       return undefined;
     }
     for (const piece of decoded) {
       if (piece.length === 0) continue;
       this.messageLength += piece.length;
-      if (this.decodedInvalid) continue;
-      if (this.messageValidates && !this.utf8!.push(piece)) {
-        this.decodedInvalid = true;
+      if (this.is(Flag.DecodedInvalid)) continue;
+      if (this.is(Flag.MessageValidates) && !this.utf8!.push(piece)) {
+        this.flags |= Flag.DecodedInvalid;
         continue;
       }
       (this.pending ??= []).push({ type: 'frame-data', data: piece });
@@ -446,7 +466,7 @@ export class Connection {
       case Opcode.Ping:
         // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response", unless it
         // already sent a Close frame.
-        if (this._closeSent === null && this.autoPong) this.writeFrame(Opcode.Pong, data, true, 0);
+        if (this._closeSent === null && this.is(Flag.AutoPong)) this.writeFrame(Opcode.Pong, data, true, 0);
         return { type: 'ping', data };
       case Opcode.Pong:
         return { type: 'pong', data };
@@ -464,10 +484,10 @@ export class Connection {
     // echos the status code it received.)"
     if (this._closeSent === null) {
       const echo = info.code === CloseCode.NoStatusRcvd ? undefined : info.code;
-      this.writeClose(echo, echo !== undefined && this.echoCloseReason ? info.reason : '');
+      this.writeClose(echo, echo !== undefined && this.is(Flag.EchoCloseReason) ? info.reason : '');
     }
     // §7.1.1: the server closes the TCP connection first, once the close handshake is complete.
-    if (this.role === 'server') this.endPending = true;
+    if (this.role === 'server') this.flags |= Flag.EndPending;
     this.stopReading();
     this.setState(State.Closed);
     return { type: 'close', code: info.code, reason: info.reason };
@@ -499,13 +519,13 @@ export class Connection {
     // A server closes the TCP connection without waiting for the client's close frame; a client waits for the
     // server to close it. §7.1.7: "An endpoint MUST NOT continue to attempt to process data ... after being
     // instructed to _Fail the WebSocket Connection_."
-    if (this.role === 'server') this.endPending = true;
+    if (this.role === 'server') this.flags |= Flag.EndPending;
     this.stopReading();
     this.setState(State.Closed);
   }
 
   private stopReading(): void {
-    this.discarding = true;
+    this.flags |= Flag.Discarding;
     this.parser?.discard();
   }
 
@@ -522,7 +542,7 @@ export class Connection {
 
   sendContinuation(payload: Uint8Array, fin: boolean, rsv = 0): void {
     this.assertOpen();
-    if (!this.sending) throw new InvalidStateError('no fragmented message is in progress');
+    if (!this.is(Flag.Sending)) throw new InvalidStateError('no fragmented message is in progress');
     this.sendData(Opcode.Continuation, payload, false, fin, this.checkRsv(rsv));
   }
 
@@ -546,7 +566,7 @@ export class Connection {
     if (this.role !== 'server')
       throw new UsageError('PREPARED_FRAME_ROLE', 'prepared frames are unmasked: server only');
     this.assertOpen();
-    if (this.sending && !isControl(frame.opcode)) {
+    if (this.is(Flag.Sending) && !isControl(frame.opcode)) {
       throw new InvalidStateError('a fragmented message is in progress');
     }
     (this.outbox ??= new Outbox()).writeRaw(frame.bytes);
@@ -564,8 +584,8 @@ export class Connection {
   /** Bytes to write, in order; `end`: half-close the socket after writing them (comes once). */
   dataToSend(): { chunks: Uint8Array[]; end: boolean } {
     const chunks = this.outbox === null ? [] : this.outbox.take();
-    const end = this.endPending && !this.endSent;
-    if (end) this.endSent = true;
+    const end = this.is(Flag.EndPending) && !this.is(Flag.EndSent);
+    if (end) this.flags |= Flag.EndSent;
     return { chunks, end };
   }
 
@@ -575,7 +595,7 @@ export class Connection {
    * server's FIN after the close handshake.
    */
   closeExpected(): boolean {
-    return this._closeSent !== null && !this.inputEnded;
+    return this._closeSent !== null && !this.is(Flag.InputEnded);
   }
 
   // ── internals ──────────────────────────────────────────────────────────────────────────────────────────
@@ -588,7 +608,7 @@ export class Connection {
 
   private startMessage(opcode: DataOpcode, payload: Uint8Array, fin: boolean, rsv: number): void {
     this.assertOpen();
-    if (this.sending)
+    if (this.is(Flag.Sending))
       throw new InvalidStateError('a fragmented message is in progress; use sendContinuation()');
     this.sendData(opcode, payload, true, fin, this.checkRsv(rsv));
   }
@@ -611,7 +631,7 @@ export class Connection {
       payload = encoded.payload;
       if (first) rsv |= encoded.rsv;
     }
-    this.sending = !fin;
+    this.set(Flag.Sending, !fin);
     this.writeFrame(opcode, payload, fin, rsv);
   }
 

@@ -165,25 +165,31 @@ function lendReads(socket: Socket, callback: (this: PumpedSocket, length: number
   return true;
 }
 
+/** The bits of `Pump.flags`. */
+const Flag = {
+  /** A flush is queued (see `flushQueued`); set again by the next command after the flush. */
+  FlushScheduled: 1 << 0,
+  /** The handler waits for 'drain': every batch written gets a completion callback until it is cleared. */
+  WantDrain: 1 << 1,
+  /** The application asked to stop reading (stream skin's queue is full). */
+  AppPaused: 1 << 2,
+  /** Inside `pull`: the handler's sends are flushed when it returns (see `pull`). */
+  Pulling: 1 << 3,
+  /** Our outgoing backlog is above the high-water mark: stop reading (and so answering) until it drains. */
+  WritePaused: 1 << 4,
+  Closed: 1 << 5,
+} as const;
+
 export class Pump {
   private readonly conn: Connection;
   private readonly socket: Socket;
   private readonly handler: PumpHandler;
   private readonly closeTimeout: number;
   private readonly highWaterMark: number;
-  /** A flush is queued (see `flushQueued`); set again by the next command after the flush. */
-  flushScheduled = false;
-  /** The handler waits for 'drain': every batch written gets a completion callback until it is cleared. */
-  wantDrain = false;
-  /** The application asked to stop reading (stream skin's queue is full). */
-  private appPaused = false;
-  /** Inside `pull`: the handler's sends are flushed when it returns (see `pull`). */
-  private pulling = false;
-  /** Our outgoing backlog is above the high-water mark: stop reading (and so answering) until it drains. */
-  private writePaused = false;
+  /** The yes/no state of the pump, one bit per `Flag`. */
+  private flags = 0;
   private closeTimer: NodeJS.Timeout | null = null;
   private error: Error | null = null;
-  private closed = false;
   private onWritten: (() => void) | null = null;
   /** The upgrade's head, until it is fed on the turn after the pump was made (see `receive`). */
   private pendingHead: Uint8Array | null = null;
@@ -211,13 +217,32 @@ export class Pump {
     socket.on('close', onSocketClose);
   }
 
+  /** A flush is queued (see `flushQueued`). */
+  get flushScheduled(): boolean {
+    return this.is(Flag.FlushScheduled);
+  }
+  /** The handler waits for 'drain' (see `Flag.WantDrain`). */
+  get wantDrain(): boolean {
+    return this.is(Flag.WantDrain);
+  }
+  set wantDrain(on: boolean) {
+    this.set(Flag.WantDrain, on);
+  }
+  /** Is any of the bits in `flag` set? */
+  private is(flag: number): boolean {
+    return (this.flags & flag) !== 0;
+  }
+  private set(flag: number, on: boolean): void {
+    this.flags = on ? this.flags | flag : this.flags & ~flag;
+  }
+
   /** Bytes not yet handed to the kernel: the socket's buffer plus frames queued in the connection. */
   get bufferedAmount(): number {
     return this.socket.writableLength + this.conn.bufferedAmount;
   }
 
   get isClosed(): boolean {
-    return this.closed;
+    return this.is(Flag.Closed);
   }
 
   /**
@@ -238,7 +263,7 @@ export class Pump {
       // resumeSocket pulls the head's events; paused, they wait for the resume like any others. (A read into the
       // shared buffer may have fed the head already, see `receiveLent`; a closed socket fed it too.)
       this.feedPendingHead();
-      if (!this.appPaused && !this.writePaused) this.resumeSocket();
+      if (!this.is(Flag.AppPaused | Flag.WritePaused)) this.resumeSocket();
     });
   }
 
@@ -258,29 +283,29 @@ export class Pump {
    */
   pull(): void {
     const conn = this.conn;
-    const outer = this.pulling;
-    this.pulling = true;
+    const outer = this.is(Flag.Pulling);
+    this.flags |= Flag.Pulling;
     let threw = true;
     try {
-      while (!this.appPaused && !this.writePaused) {
+      while (!this.is(Flag.AppPaused | Flag.WritePaused)) {
         const event = conn.nextEvent();
         if (event === null) break;
         this.handler.handleEvent(event);
       }
       threw = false;
     } finally {
-      this.pulling = outer;
-      if (threw && this.flushScheduled && !outer) this.queueFlush();
+      this.set(Flag.Pulling, outer);
+      if (threw && this.is(Flag.FlushScheduled) && !outer) this.queueFlush();
     }
     this.flush();
   }
 
   /** Schedules one flush for everything the application queues in this tick. */
   scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
+    if (this.is(Flag.FlushScheduled)) return;
+    this.flags |= Flag.FlushScheduled;
     // Inside `pull`, its own flush at the end takes what is sent.
-    if (!this.pulling) this.queueFlush();
+    if (!this.is(Flag.Pulling)) this.queueFlush();
   }
 
   private queueFlush(): void {
@@ -292,7 +317,7 @@ export class Pump {
    * error if the socket is gone first. Schedules a flush.
    */
   afterWrite(callback: WriteCallback): void {
-    if (this.closed) {
+    if (this.is(Flag.Closed)) {
       process.nextTick(callback, new WebSocketError('SOCKET_CLOSED', 'the socket is closed'));
       return;
     }
@@ -303,7 +328,7 @@ export class Pump {
 
   /** Writes everything the connection has queued: one write, or several corked into one writev. */
   flush(): void {
-    this.flushScheduled = false;
+    this.flags &= ~Flag.FlushScheduled;
     const socket = this.socket;
     const { chunks, end } = this.conn.dataToSend();
     const callbacks = this.writeCallbacks;
@@ -313,7 +338,7 @@ export class Pump {
       return;
     }
     const last = chunks.length - 1;
-    let done: ((error?: Error | null) => void) | undefined = this.wantDrain
+    let done: ((error?: Error | null) => void) | undefined = this.is(Flag.WantDrain)
       ? this.writtenCallback()
       : undefined;
     if (callbacks !== null) done = batchCallback(callbacks, done);
@@ -332,25 +357,25 @@ export class Pump {
       if (isH2Stream(socket)) socket.close();
     }
     if (this.closeTimer === null && this.conn.closeExpected()) this.armCloseTimer();
-    if (!this.writePaused && socket.writableLength > this.highWaterMark) this.pauseForWrites();
+    if (!this.is(Flag.WritePaused) && socket.writableLength > this.highWaterMark) this.pauseForWrites();
   }
 
   /** Stops reading from the peer (the application's queue is full). */
   pauseReading(): void {
-    if (this.appPaused) return;
-    this.appPaused = true;
+    if (this.is(Flag.AppPaused)) return;
+    this.flags |= Flag.AppPaused;
     this.socket.pause();
   }
 
   resumeReading(): void {
-    if (!this.appPaused) return;
-    this.appPaused = false;
-    if (!this.writePaused) this.resumeSocket();
+    if (!this.is(Flag.AppPaused)) return;
+    this.flags &= ~Flag.AppPaused;
+    if (!this.is(Flag.WritePaused)) this.resumeSocket();
   }
 
   /** Tears the connection down now (no close handshake); `reason` is reported to the handler. */
   destroy(reason: Error | null = null): void {
-    if (this.closed) return;
+    if (this.is(Flag.Closed)) return;
     if (reason !== null && this.error === null) this.error = reason;
     // The core learns that the connection is gone: further commands throw InvalidStateError.
     this.conn.fail(CloseCode.AbnormalClosure);
@@ -365,12 +390,12 @@ export class Pump {
   }
 
   private pauseForWrites(): void {
-    this.writePaused = true;
+    this.flags |= Flag.WritePaused;
     this.socket.pause();
   }
 
   private resumeSocket(): void {
-    if (this.closed || this.pendingHead !== null) return;
+    if (this.is(Flag.Closed) || this.pendingHead !== null) return;
     this.socket.resume();
     this.pull();
   }
@@ -397,11 +422,11 @@ export class Pump {
       return false;
     }
     try {
-      if (!this.appPaused && !this.writePaused) this.pull();
+      if (!this.is(Flag.AppPaused | Flag.WritePaused)) this.pull();
     } finally {
       conn.releaseInput();
     }
-    return !this.appPaused && !this.writePaused;
+    return !this.is(Flag.AppPaused | Flag.WritePaused);
   }
 
   /** @internal socket 'end' */
@@ -412,9 +437,9 @@ export class Pump {
 
   /** @internal socket 'drain' */
   drained(): void {
-    if (this.writePaused && this.bufferedAmount <= this.highWaterMark) {
-      this.writePaused = false;
-      if (!this.appPaused) this.resumeSocket();
+    if (this.is(Flag.WritePaused) && this.bufferedAmount <= this.highWaterMark) {
+      this.flags &= ~Flag.WritePaused;
+      if (!this.is(Flag.AppPaused)) this.resumeSocket();
     }
     this.handler.handleDrain();
   }
@@ -425,7 +450,7 @@ export class Pump {
    */
   private writtenCallback(): () => void {
     this.onWritten ??= () => {
-      if (this.wantDrain) this.handler.handleDrain();
+      if (this.is(Flag.WantDrain)) this.handler.handleDrain();
     };
     return this.onWritten;
   }
@@ -438,7 +463,7 @@ export class Pump {
   /** @internal socket 'close' */
   socketClosed(): void {
     this.feedPendingHead();
-    this.closed = true;
+    this.flags |= Flag.Closed;
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     this.closeTimer = null;
     // Events the connection still holds are delivered first, paused or not: the socket is gone, and what is

@@ -116,6 +116,21 @@ function listenerTable(): object {
   };
 }
 
+/** The bits of `WebSocket.flags`. */
+const Flag = {
+  /** Frames of a message have arrived, not its end (`readState` 'partial'). */
+  InMessage: 1 << 0,
+  /** Queued messages are handed to a new 'message' listener on the next turn. */
+  DrainScheduled: 1 << 1,
+  /** The 'newListener' listener is on (it is added with the first queued message). */
+  WatchingListeners: 1 << 2,
+  /** A send returned false: 'drain' is emitted once the backlog is under the high-water mark. */
+  NeedDrain: 1 << 3,
+  Closed: 1 << 4,
+  /** A pong came since the last heartbeat ping. */
+  PongSeen: 1 << 5,
+} as const;
+
 type Waiter = (result: IteratorResult<ReceivedMessage, undefined>) => void;
 // Shared empty stand-ins, replaced by an array of its own when a connection first needs one (never mutated).
 const NO_MESSAGES: (ReceivedMessage | undefined)[] = [];
@@ -162,19 +177,14 @@ export class WebSocket
   private readonly highWaterMark: number;
   private readonly maxBufferedAmount: number;
   private readonly readHighWaterMark: number;
-  private inMessage = false;
   /** Messages no listener took yet; made for the first one (most applications never queue). */
   private queue: (ReceivedMessage | undefined)[] = NO_MESSAGES;
   private queueHead = 0;
   private queuedBytes = 0;
-  private drainScheduled = false;
   /** Pending `next()` calls of async iterators; made for the first one. */
   private waiters: Waiter[] = NO_WAITERS;
-  /** The 'newListener' listener is on (it is added with the first queued message). */
-  private watchingListeners = false;
-  private needDrain = false;
-  private closed = false;
-  private pongSeen = true;
+  /** The yes/no state of the WebSocket, one bit per `Flag`. */
+  private flags: number = Flag.PongSeen;
   private heartbeatTimer: NodeJS.Timeout | null = null;
 
   /** Normally made by `serve()`, `connect()` or `handleUpgrade()`: the handshake is done, the socket is open. */
@@ -204,6 +214,11 @@ export class WebSocket
     this.pump.receive(init.head ?? EMPTY);
   }
 
+  /** Is any of the bits in `flag` set? */
+  private is(flag: number): boolean {
+    return (this.flags & flag) !== 0;
+  }
+
   /**
    * The peer's address. Read from the socket when first asked (an idle connection keeps no copy), and at the
    * latest when the closing handshake starts, so it stays available after a clean close; after a connection
@@ -228,7 +243,7 @@ export class WebSocket
   }
 
   get readyState(): ReadyState {
-    if (this.closed) return ReadyState.CLOSED;
+    if (this.is(Flag.Closed)) return ReadyState.CLOSED;
     return this.conn.state === State.Open ? ReadyState.OPEN : ReadyState.CLOSING;
   }
 
@@ -320,7 +335,7 @@ export class WebSocket
 
   private afterSend(): boolean {
     if (this.pump.bufferedAmount < this.highWaterMark) return true;
-    this.needDrain = true;
+    this.flags |= Flag.NeedDrain;
     this.pump.wantDrain = true;
     return false;
   }
@@ -343,8 +358,8 @@ export class WebSocket
 
   get readState(): ReadState {
     if (this.queueHead < this.queue.length) return 'ready';
-    if (this.inMessage) return 'partial';
-    return this.closed ? 'closed' : 'empty';
+    if (this.is(Flag.InMessage)) return 'partial';
+    return this.is(Flag.Closed) ? 'closed' : 'empty';
   }
 
   /** Whole messages until the connection closes (a message listener, if any, takes them instead). */
@@ -353,7 +368,7 @@ export class WebSocket
       next: () => {
         const message = this.read();
         if (message !== null) return Promise.resolve({ value: message, done: false });
-        if (this.closed) return Promise.resolve({ value: undefined, done: true });
+        if (this.is(Flag.Closed)) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => {
           if (this.waiters === NO_WAITERS) this.waiters = [];
           this.waiters.push(resolve);
@@ -372,7 +387,7 @@ export class WebSocket
         this.deliver(toBuffer(event.data), event.opcode === Opcode.Binary);
         return;
       case 'frame-start':
-        this.inMessage = true;
+        this.flags |= Flag.InMessage;
         (this.assembler ??= new MessageAssembler()).push(event);
         return;
       case 'frame-data':
@@ -382,7 +397,7 @@ export class WebSocket
       case 'frame-end': {
         const message = (this.assembler as MessageAssembler).push(event);
         if (message === null) return;
-        this.inMessage = false;
+        this.flags &= ~Flag.InMessage;
         this.deliver(toBuffer(message.data), message.opcode === Opcode.Binary);
         return;
       }
@@ -390,11 +405,11 @@ export class WebSocket
         if (this.listenerCount('ping') > 0) this.emit('ping', toBuffer(event.data));
         return;
       case 'pong':
-        this.pongSeen = true;
+        this.flags |= Flag.PongSeen;
         if (this.listenerCount('pong') > 0) this.emit('pong', toBuffer(event.data));
         return;
       case 'fail':
-        this.inMessage = false;
+        this.flags &= ~Flag.InMessage;
         if (this.listenerCount('error') > 0) this.emit('error', event.error);
         return;
       case 'close':
@@ -409,16 +424,16 @@ export class WebSocket
 
   /** @internal */
   handleDrain(): void {
-    if (!this.needDrain || this.pump.bufferedAmount >= this.highWaterMark) return;
-    this.needDrain = false;
+    if (!this.is(Flag.NeedDrain) || this.pump.bufferedAmount >= this.highWaterMark) return;
+    this.flags &= ~Flag.NeedDrain;
     this.pump.wantDrain = false;
     this.emit('drain');
   }
 
   /** @internal */
   handleClose(error: Error | null): void {
-    this.closed = true;
-    this.inMessage = false;
+    this.flags |= Flag.Closed;
+    this.flags &= ~Flag.InMessage;
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     const received = this.conn.closeReceived;
     const wasClean = received !== null && this.conn.closeSent !== null && error === null;
@@ -440,8 +455,8 @@ export class WebSocket
       }
     }
     if (this.queue === NO_MESSAGES) this.queue = [];
-    if (!this.watchingListeners) {
-      this.watchingListeners = true;
+    if (!this.is(Flag.WatchingListeners)) {
+      this.flags |= Flag.WatchingListeners;
       this.on('newListener', this.onNewListener);
     }
     this.queue.push({ data, isBinary });
@@ -451,14 +466,14 @@ export class WebSocket
 
   /** A 'newListener' listener (a method shared by all instances: the emitter calls it with itself as `this`). */
   private onNewListener(this: WebSocket, event: string | symbol): void {
-    if (event !== 'message' || this.drainScheduled || this.queueHead === this.queue.length) return;
-    this.drainScheduled = true;
+    if (event !== 'message' || this.is(Flag.DrainScheduled) || this.queueHead === this.queue.length) return;
+    this.flags |= Flag.DrainScheduled;
     queueMicrotask(() => this.deliverQueued());
   }
 
   /** A 'message' listener was added while messages waited: they go to it first, in order. */
   private deliverQueued(): void {
-    this.drainScheduled = false;
+    this.flags &= ~Flag.DrainScheduled;
     while (this.listenerCount('message') > 0) {
       const message = this.read();
       if (message === null) return;
@@ -468,11 +483,11 @@ export class WebSocket
 
   private beat(): void {
     if (this.conn.state !== State.Open) return;
-    if (!this.pongSeen) {
+    if (!this.is(Flag.PongSeen)) {
       this.pump.destroy(new WebSocketError('HEARTBEAT_TIMEOUT', 'no pong since the last heartbeat ping'));
       return;
     }
-    this.pongSeen = false;
+    this.flags &= ~Flag.PongSeen;
     this.ping();
   }
 }
