@@ -137,12 +137,16 @@ interface UserBufferHandle {
   useUserBuffer(buffer: Uint8Array): void;
 }
 
-function lendReads(socket: Socket, callback: (this: PumpedSocket, length: number) => boolean): boolean {
-  const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
-  if (handle == null || typeof handle.useUserBuffer !== 'function') return false;
-  const kind = handle.constructor?.name;
-  if (kind !== 'TCP' && kind !== 'Pipe') return false;
-  if (socket.readableLength !== 0 || socket.destroyed || socket.readableEnded) return false;
+interface BufferKeys {
+  kBuffer: symbol;
+  kBufferCb: symbol;
+  kBufferGen: symbol;
+}
+
+/** net.Socket's symbols for its onread fields: the same for every socket, found on the first one that has them. */
+let bufferKeys: BufferKeys | null = null;
+
+function findBufferKeys(socket: Socket): BufferKeys | null {
   let kBuffer: symbol | undefined;
   let kBufferCb: symbol | undefined;
   let kBufferGen: symbol | undefined;
@@ -151,9 +155,22 @@ function lendReads(socket: Socket, callback: (this: PumpedSocket, length: number
     else if (key.description === 'kBufferCb') kBufferCb = key;
     else if (key.description === 'kBufferGen') kBufferGen = key;
   }
-  if (kBuffer === undefined || kBufferCb === undefined || kBufferGen === undefined) return false;
+  if (kBuffer === undefined || kBufferCb === undefined || kBufferGen === undefined) return null;
+  bufferKeys = { kBuffer, kBufferCb, kBufferGen };
+  return bufferKeys;
+}
+
+function lendReads(socket: Socket, callback: (this: PumpedSocket, length: number) => boolean): boolean {
+  const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
+  if (handle == null || typeof handle.useUserBuffer !== 'function') return false;
+  const kind = handle.constructor?.name;
+  if (kind !== 'TCP' && kind !== 'Pipe') return false;
+  if (socket.readableLength !== 0 || socket.destroyed || socket.readableEnded) return false;
+  const keys = bufferKeys ?? findBufferKeys(socket);
+  if (keys === null) return false;
+  const { kBuffer, kBufferCb, kBufferGen } = keys;
   const fields = socket as unknown as Record<symbol, unknown>;
-  if (fields[kBuffer] != null || fields[kBufferGen] != null) return false;
+  if (!Object.hasOwn(fields, kBuffer) || fields[kBuffer] != null || fields[kBufferGen] != null) return false;
   if (sharedRead === null) {
     sharedRead = Buffer.allocUnsafe(SHARED_READ_SIZE);
     sharedMemory = sharedRead.buffer;
