@@ -39,7 +39,7 @@ export function encodeClosePayload(code?: number, reason = ''): Uint8Array {
   if (!Number.isInteger(code) || !isValidCloseCode(code)) {
     throw new UsageError('INVALID_CLOSE_CODE', `close code ${code} may not be sent (RFC 6455 §7.4)`);
   }
-  const text = utf8Encode(reason);
+  const text = reason === '' ? EMPTY : utf8Encode(reason);
   if (text.length > MAX_CLOSE_REASON_BYTES) {
     throw new UsageError(
       'INVALID_CLOSE_REASON',

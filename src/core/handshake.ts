@@ -8,11 +8,11 @@
 import { UsageError } from './errors.ts';
 import {
   assertHeader,
-  formatHead,
   type HeaderInput,
   headerEntries,
   isOws,
   isToken,
+  latin1Encode,
   serializeRequest,
   serializeResponse,
 } from './http1.ts';
@@ -186,6 +186,8 @@ const REQUEST_RULES: ReadonlyArray<{ passes: (req: RequestInfo) => boolean; reje
 
 /** §4.1 (10): the client's subprotocols are tokens that "MUST all be unique strings". `null` when invalid. */
 function parseProtocols(header: string): string[] | null {
+  // Most clients offer none: no list, no set.
+  if (header === '') return [];
   const protocols = splitList(header);
   const unique = new Set(protocols);
   return unique.size === protocols.length && protocols.every(isToken) ? protocols : null;
@@ -396,12 +398,28 @@ function extraEntries(headers: HeaderInput | undefined, own: readonly string[]):
   return entries;
 }
 
-/** Bytes of the server's `101 Switching Protocols` answer, for a raw socket. */
+/** The start of every 101 answer, up to the value of Sec-WebSocket-Accept (the fields of `acceptEntries`). */
+const ACCEPT_HEAD =
+  'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ';
+
+/**
+ * Bytes of the server's `101 Switching Protocols` answer, for a raw socket: the fields of `acceptEntries`, in
+ * its order, written onto a fixed start (no entry list per handshake).
+ */
 export function buildAccept(options: AcceptOptions): Uint8Array {
-  // acceptEntries checked the subprotocol and the extra headers; the extensions value is the negotiator's.
-  const entries = acceptEntries(options);
-  if (options.extensions) assertHeader('Sec-WebSocket-Extensions', options.extensions);
-  return formatHead('HTTP/1.1 101 Switching Protocols', entries);
+  const { protocol, extensions, headers } = options;
+  if (protocol !== undefined && !isToken(protocol)) {
+    throw new UsageError('INVALID_PROTOCOL', `invalid subprotocol: ${JSON.stringify(protocol)}`);
+  }
+  // The extensions value is the negotiator's; a bad one is our misuse.
+  if (extensions) assertHeader('Sec-WebSocket-Extensions', extensions);
+  let text = `${ACCEPT_HEAD}${acceptKey(options.key, options.sha1)}\r\n`;
+  if (protocol) text += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
+  if (extensions) text += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
+  if (headers !== undefined) {
+    for (const [name, value] of extraEntries(headers, ACCEPT_OWN)) text += `${name}: ${value}\r\n`;
+  }
+  return latin1Encode(`${text}\r\n`);
 }
 
 /** The same answer as a header object (repeated extra headers become arrays), for node's http. */

@@ -13,6 +13,7 @@
  * connection is the parser of a head that arrives in pieces.
  */
 import type { Socket } from 'node:net';
+import { EMPTY } from '../core/bytes.ts';
 import { hasListToken } from '../core/handshake.ts';
 import {
   type HeadError,
@@ -119,7 +120,8 @@ export class HeadReader {
     const parser = this.partial.get(socket);
     const end = parser === undefined ? wholeHeadEnd(chunk, this.options.maxHeaderSize) : -1;
     if (end >= 0) {
-      this.complete(socket, parseRequestHead(chunk.toString('latin1', 0, end)), chunk.subarray(end));
+      const trailing = end === chunk.length ? EMPTY : chunk.subarray(end);
+      this.complete(socket, parseRequestHead(chunk.toString('latin1', 0, end)), trailing);
       return;
     }
     const incremental = parser ?? requestParser({ maxHeadSize: this.options.maxHeaderSize });

@@ -196,11 +196,12 @@ export class WebSocket
     this.highWaterMark = init.highWaterMark ?? DEFAULTS.highWaterMark;
     this.maxBufferedAmount = init.maxBufferedAmount ?? DEFAULTS.maxBufferedAmount;
     this.readHighWaterMark = init.readHighWaterMark ?? DEFAULTS.readHighWaterMark;
+    // Options left undefined take Connection's defaults (one plain literal: spreads would copy objects).
     this.conn = new Connection({
       role: init.role,
-      ...(init.maxPayload === undefined ? {} : { maxMessageSize: init.maxPayload }),
-      ...(init.extensions === undefined ? {} : { extensions: init.extensions }),
-      ...(init.randomMask === undefined ? {} : { randomMask: init.randomMask }),
+      maxMessageSize: init.maxPayload,
+      extensions: init.extensions,
+      randomMask: init.randomMask,
       wholeMessages: true,
     });
     this.pump = new Pump(this.conn, socket, this, {

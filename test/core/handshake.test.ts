@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { InvalidStateError, UsageError } from '../../src/core/errors.ts';
 import {
+  type AcceptOptions,
   acceptHeaders,
   acceptKey,
   buildAccept,
@@ -210,6 +211,29 @@ describe('buildAccept / acceptHeaders', () => {
     );
   });
 
+  it('writes the fields acceptHeaders gives, in the same order', () => {
+    const cases: AcceptOptions[] = [
+      { key: KEY },
+      { key: KEY, protocol: 'chat' },
+      { key: KEY, extensions: 'permessage-deflate; server_no_context_takeover' },
+      {
+        key: KEY,
+        protocol: 'v2',
+        extensions: 'x',
+        headers: [
+          ['X-A', '1'],
+          ['Set-Cookie', 'b=2'],
+        ],
+      },
+    ];
+    for (const options of cases) {
+      const lines = Object.entries(acceptHeaders(options)).flatMap(([name, value]) =>
+        (Array.isArray(value) ? value : [value]).map((item) => `${name}: ${item}\r\n`),
+      );
+      assert.equal(text(buildAccept(options)), `HTTP/1.1 101 Switching Protocols\r\n${lines.join('')}\r\n`);
+    }
+  });
+
   it('answers without extra headers with the bytes it gives with an empty list of them', () => {
     for (const protocol of [undefined, 'chat', 'v2.json']) {
       for (const extensions of [
@@ -236,6 +260,10 @@ describe('buildAccept / acceptHeaders', () => {
     ['CRLF in extensions', () => buildAccept({ key: KEY, extensions: 'x\r\nEvil: 1' })],
     ['a char above U+00FF in extensions', () => buildAccept({ key: KEY, extensions: 'x; y=\u0100' })],
     ['an extra header that the handshake sets', () => acceptHeaders({ key: KEY, headers: { upgrade: 'x' } })],
+    [
+      'an extra header that the handshake sets, in the bytes',
+      () => buildAccept({ key: KEY, headers: { 'Sec-WebSocket-Accept': 'x' } }),
+    ],
   ];
   for (const [name, call] of misuse)
     it(`throws UsageError for ${name}`, () => assert.throws(call, UsageError));
