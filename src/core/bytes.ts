@@ -103,6 +103,28 @@ function maskBytesInto(
   for (; i < to; i++) target[at + i] = source[i] ^ mask[(offset + i) & 3];
 }
 
+/** Payloads shorter than this can be masked by `maskShortInto`. */
+export const SHORT_MASK_LIMIT = WORD_THRESHOLD;
+
+/**
+ * Bytes [from, from + length) of `source`, the first at mask position `offset`, masked into `target` at `at`;
+ * `length` < SHORT_MASK_LIMIT. No view of the source range is made (a short message's copy is made straight from
+ * the socket's read). Returns the mask position after them.
+ */
+export function maskShortInto(
+  source: Uint8Array,
+  from: number,
+  length: number,
+  mask: Uint8Array,
+  offset: number,
+  target: Uint8Array,
+  at: number,
+): number {
+  // maskBytesInto indexes the mask and the target by source index: shift both to make `from` land on them.
+  maskBytesInto(source, mask, offset - from, from, from + length, target, at - from);
+  return (offset + length) & 3;
+}
+
 /** Byte loop up to a 4-byte aligned address, whole words (4 per step) with the mask rotated to that phase, tail. */
 function maskWords(data: Uint8Array, mask: Uint8Array, offset: number): void {
   const length = data.length;

@@ -1,4 +1,4 @@
-import { applyMask, ByteQueue, EMPTY, maskInto } from './bytes.ts';
+import { applyMask, ByteQueue, EMPTY, maskInto, maskShortInto, SHORT_MASK_LIMIT } from './bytes.ts';
 import { MAX_PAYLOAD_LENGTH } from './constants.ts';
 import { allocUnsafe, ByteView } from './platform.ts';
 
@@ -168,17 +168,33 @@ export class FrameParser {
     const available = input.length;
     if (available === 0) return Step.NeedData;
     const remaining = this.remaining;
+    if (this.masked) {
+      const key = this.maskKey;
+      maskBytes[0] = key >>> 24;
+      maskBytes[1] = key >>> 16;
+      maskBytes[2] = key >>> 8;
+      maskBytes[3] = key;
+      // A short rest of a frame that lies in one lent chunk (a small message, as a rule) is copied and unmasked
+      // from where it lies: the same bytes as the path below, without a view of them first.
+      if (this.copies && remaining < SHORT_MASK_LIMIT && this.frameBuffer === null) {
+        const chunk = input.headChunk;
+        const from = input.headOffset;
+        if (chunk.length - from >= remaining) {
+          const copy = payloadBuffer(remaining);
+          this.maskOffset = maskShortInto(chunk, from, remaining, maskBytes, this.maskOffset, copy, 0);
+          input.skip(remaining);
+          this.remaining = 0;
+          this.data = copy;
+          return Step.Data;
+        }
+      }
+    }
     const data = input.takeSome(remaining);
     this.remaining = remaining - data.length;
     if (!this.masked) {
       this.data = this.copies ? copyOf(data) : data;
       return Step.Data;
     }
-    const key = this.maskKey;
-    maskBytes[0] = key >>> 24;
-    maskBytes[1] = key >>> 16;
-    maskBytes[2] = key >>> 8;
-    maskBytes[3] = key;
     let target = this.frameBuffer;
     if (
       target === null &&

@@ -106,6 +106,23 @@ describe('Connection: lent input (lendInput, releaseInput)', () => {
     assert.equal(lent.sent, '8a03070809');
   });
 
+  it('a short frame finished in the next chunk, then a longer one: each message whole and its own', () => {
+    // The first frame's 60 bytes come 40 + 20: its payload is gathered in a buffer of its own, which must not
+    // serve the next frame (200 bytes, whole in the second chunk; a fragment, so it is parsed piece by piece).
+    const key = new Uint8Array([9, 8, 7, 6]);
+    const first = new Uint8Array(60).map((_, i) => i + 1);
+    const second = new Uint8Array(200).map((_, i) => 255 - i);
+    const a = frame('server', 2, first, true, key);
+    const b = Buffer.concat([frame('server', 2, second, false, key), frame('server', 0, first, true, key)]);
+    const chunks = [a.subarray(0, 46), Buffer.concat([a.subarray(46), b])];
+    const lent = observe('server', chunks, [], true);
+    assert.deepEqual(lent.seen, [
+      ['message', 2, Buffer.from(first).toString('hex')],
+      ['message', 2, Buffer.concat([second, first]).toString('hex')],
+    ]);
+    assert.deepEqual(lent, observe('server', chunks, [], false));
+  });
+
   for (const role of ['server', 'client'] as const) {
     it(`gives a ${role} what owned chunks give, for any frames cut into any chunks and any pauses`, () => {
       const payload = fc.oneof(
