@@ -182,6 +182,48 @@ describe('Connection: lent input (lendInput, releaseInput)', () => {
   }
 });
 
+/**
+ * The `frame-data` pieces of one binary frame of `length` bytes (`payload` is its first bytes) fed in lent 64 KiB
+ * chunks, the shared chunk overwritten after each release, and the message if it completed.
+ */
+function lentPieces(role: Role, payload: Uint8Array, length: number) {
+  const conn = new Connection({ role, wholeMessages: true, maxMessageSize: 64 * 1024 * 1024 });
+  conn.lendInput();
+  const assembler = new MessageAssembler();
+  const full = frame(role, 2, new Uint8Array(length), true, KEY);
+  const header = full.subarray(0, full.length - length);
+  const masked = frame(role, 2, payload, true, KEY).subarray(header.length);
+  const bytes = Buffer.concat([header, masked]);
+  const shared = new Uint8Array(65_536);
+  const pieces: Uint8Array[] = [];
+  let message: Uint8Array | null = null;
+  for (let at = 0; at < bytes.length; at += shared.length) {
+    const n = Math.min(shared.length, bytes.length - at);
+    shared.set(bytes.subarray(at, at + n));
+    conn.receiveData(shared.subarray(0, n));
+    for (let e = conn.nextEvent(); e !== null; e = conn.nextEvent()) {
+      if (e.type === 'frame-data') pieces.push(e.data);
+      message = assembler.push(e)?.data ?? message;
+    }
+    conn.releaseInput();
+    shared.fill(0xee);
+  }
+  return { pieces, message };
+}
+
+describe('Connection: a long frame from lent input', () => {
+  it('holds at most twice the bytes received of a frame announced far longer', () => {
+    // 16 MiB announced, 1 MiB sent in lent 64 KiB reads: the copies are sized by what came, not by the announced
+    // length, and survive the reuse of every read.
+    const payload = new Uint8Array(1 << 20).fill(0x42);
+    const { pieces, message } = lentPieces('server', payload, 16 << 20);
+    assert.equal(message, null);
+    const held = [...new Set(pieces.map((p) => p.buffer))].reduce((sum, b) => sum + b.byteLength, 0);
+    assert.ok(held <= 2 * payload.length, `${held} bytes of buffers for ${payload.length} received`);
+    assert.ok(pieces.every((p) => p.every((byte) => byte === 0x42)));
+  });
+});
+
 describe('ByteQueue.detach', () => {
   it('copies the unread bytes of every chunk, from the read position, into one chunk of its own', () => {
     const queue = new ByteQueue();
