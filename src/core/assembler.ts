@@ -15,19 +15,30 @@ function keepable(piece: Uint8Array): boolean {
 }
 
 /**
+ * May `piece`, the latest of a message of `length` bytes, be held as a view for now, its next pieces being
+ * likely to lie next to it? Only at the start of a buffer no longer than the message.
+ */
+function mayGrow(piece: Uint8Array, length: number): boolean {
+  return piece.byteOffset === 0 && piece.buffer.byteLength <= length;
+}
+
+/**
  * Turns streaming frame events into whole messages: the place that buffers payload (the frame parser holds at most
  * one frame's, see FrameParser). The connection has already enforced the message size limit, so the buffer is
  * bounded by it.
  *
  * Memory is proportional to the message's bytes, whatever its framing: a single-piece message is returned without
  * a copy (a view into the received chunk), so is one whose pieces lie next to each other in one buffer (the frame
- * parser unmasks a large last frame into one). A message whose pieces after the first are all large (a big frame
- * read from the socket 64 KiB at a time) keeps them as views, each using at least half of the memory it keeps alive, and copies
- * them once, into one buffer of the message's size, at its end: one allocation and one copy per message, where a
- * buffer growing by doubling would allocate and copy about twice the message. Otherwise, from the first small
- * piece on, pieces are copied as they arrive into one buffer whose capacity doubles, so no view or object per
- * fragment outlives its fragment. A message of n bytes holds at most 2n bytes while it arrives, and 4n for the
- * moment views turn into a buffer (a million one-byte frames cost one buffer, not a million views).
+ * parser unmasks a large last frame into one). Pieces next to each other in one buffer join into one view. A
+ * message whose views, but the first and the latest, each use at least half of the memory they keep alive (a big
+ * frame read from the socket 64 KiB at a time, or copied into the parser's segments) keeps them as views and
+ * copies them once, into one buffer of the message's size, at its end: one allocation and one copy per message,
+ * where a buffer growing by doubling would allocate and copy about twice the message. The latest view may be a
+ * piece at the start of a buffer no longer than the message (a segment that the next pieces fill); it is judged
+ * when a piece that does not join it comes. Otherwise, from the first view that fails, pieces are copied as they
+ * arrive into one buffer whose capacity doubles, so no view or object per fragment outlives its fragment. A
+ * message of n bytes holds at most 3n bytes and the first view's chunk while it arrives, and 4n for the moment
+ * views turn into a buffer (a million one-byte frames cost one buffer, not a million views).
  */
 export class MessageAssembler {
   private opcode: DataOpcode = 1;
@@ -100,8 +111,13 @@ export class MessageAssembler {
         this.length += data.length;
         return;
       }
-      // The first piece is a view already, whatever its size (it shares its chunk with the message before).
-      if (keepable(data)) {
+      // The first piece is a view already, whatever its size (it shares its chunk with the message before). A
+      // piece that starts a buffer no longer than the message so far may still grow into it (the parser copies
+      // a long frame into such segments): it is judged once another piece comes.
+      if (
+        (views === null || keepable(last)) &&
+        (keepable(data) || mayGrow(data, this.length + data.length))
+      ) {
         if (views !== null) views.push(data);
         else {
           this.views = [last, data];

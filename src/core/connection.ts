@@ -58,7 +58,8 @@ export interface ConnectionOptions {
   /**
    * Report a message that arrives whole, in one unfragmented frame with no RSV bits whose payload is already in
    * one received chunk, as one `message` event instead of `frame-start`, `frame-data`, `frame-end`. Default
-   * false (every data frame streams). For handlers that want whole messages anyway.
+   * false (every data frame streams). For handlers that want whole messages anyway: such a handler keeps every
+   * piece of a message until it ends, so the pieces of a long frame may share buffers (see `FrameParser.gathers`).
    */
   wholeMessages?: boolean;
 }
@@ -355,6 +356,9 @@ export class Connection {
       this.messageLength = 0;
       if (this.is(Flag.MessageValidates)) (this.utf8 ??= new Utf8Validator()).reset();
     }
+    // A handler that wants whole messages keeps every piece of one until it ends, unless an extension decodes them
+    // (the decoder's output is kept, its input is not: continuation frames of a compressed message have no RSV).
+    parser.gathers = this.messageDecoder === null && this.is(Flag.WholeMessages);
     const received = this.is(Flag.LimitPerFrame) ? 0 : this.messageLength;
     if (this.messageDecoder === null && length > this.maxMessageSize - received) {
       return this.failWith(this.tooBig());

@@ -147,6 +147,44 @@ describe('MessageAssembler', () => {
     );
   });
 
+  it('keeps a piece that starts a buffer no longer than the message as a view, and joins the next ones to it', () => {
+    // The frame parser's segments: 64 KiB in a buffer of its own, then a 66,536-byte segment filled in two pieces.
+    const payload = new Uint8Array(65_536 + 66_536).map((_, i) => i * 3);
+    const segment = payload.slice(65_536);
+    const assembler = new MessageAssembler();
+    const copying = () => (assembler as unknown as { buffer: Uint8Array | null }).buffer !== null;
+    assembler.push(binaryStart(payload.length));
+    assembler.push({ type: 'frame-data', data: payload.slice(0, 65_536) });
+    assembler.push({ type: 'frame-data', data: segment.subarray(0, 1000) });
+    assert.ok(!copying(), 'the piece at the start of the segment is kept as a view');
+    assembler.push({ type: 'frame-data', data: segment.subarray(1000) });
+    assert.ok(!copying(), 'the rest of the segment joins it');
+    const message = assembler.push({ type: 'frame-end', fin: true });
+    assert.deepEqual(Buffer.from(message!.data), Buffer.from(payload));
+    assert.equal(message!.data.buffer.byteLength, payload.length, 'one buffer the size of the message');
+  });
+
+  it('copies once a piece that started a buffer did not grow into it before another piece came', () => {
+    const assembler = new MessageAssembler();
+    const copying = () => (assembler as unknown as { buffer: Uint8Array | null }).buffer !== null;
+    assembler.push(binaryStart(200_000));
+    assembler.push({ type: 'frame-data', data: new Uint8Array(65_536).fill(1) });
+    assembler.push({ type: 'frame-data', data: new Uint8Array(66_536).subarray(0, 1000) });
+    assert.ok(!copying());
+    // Not next to the piece before: that one would hold 66,536 bytes for its 1,000.
+    assembler.push({ type: 'frame-data', data: new Uint8Array(5000).fill(3) });
+    assert.ok(copying(), 'the pieces were copied into a buffer');
+  });
+
+  it('does not keep a piece that starts a buffer longer than the message so far', () => {
+    const assembler = new MessageAssembler();
+    const copying = () => (assembler as unknown as { buffer: Uint8Array | null }).buffer !== null;
+    assembler.push(binaryStart(200_000));
+    assembler.push({ type: 'frame-data', data: new Uint8Array(65_536).fill(1) });
+    assembler.push({ type: 'frame-data', data: new Uint8Array(1 << 20).subarray(0, 1000) });
+    assert.ok(copying(), 'a view would hold 1 MiB for a message of 66,536 bytes');
+  });
+
   it('returns a single-piece message without copying it', () => {
     const payload = new Uint8Array([1, 2, 3]);
     const assembler = new MessageAssembler();
@@ -174,8 +212,10 @@ describe('MessageAssembler', () => {
     assembler.push(binaryStart(10_000_000));
     assembler.push({ type: 'frame-data', data: new Uint8Array(100).fill(1) });
     assembler.push({ type: 'frame-data', data: new Uint8Array(100).fill(2) });
-    const buffer = (assembler as unknown as { buffer: Uint8Array }).buffer;
-    assert.ok(buffer.length <= 400, `capacity ${buffer.length} for 200 bytes`);
+    // Held as a buffer or as views: either way, what they keep alive.
+    const state = assembler as unknown as { buffer: Uint8Array | null; views: Uint8Array[] | null };
+    const held = state.buffer?.length ?? state.views!.reduce((sum, view) => sum + view.buffer.byteLength, 0);
+    assert.ok(held <= 400, `capacity ${held} for 200 bytes`);
   });
 
   it('holds memory in proportion to the bytes, not the frames: 1,000,000 one-byte frames of a 1 MB message', () => {

@@ -6,6 +6,7 @@ import { ByteQueue } from '../../src/core/bytes.ts';
 import { Connection } from '../../src/core/connection.ts';
 import type { Event } from '../../src/core/events.ts';
 import { encodeFrame } from '../../src/core/frame.ts';
+import { seededRandom } from '../helpers/feed.ts';
 
 type Role = 'server' | 'client';
 
@@ -184,7 +185,8 @@ describe('Connection: lent input (lendInput, releaseInput)', () => {
 
 /**
  * The `frame-data` pieces of one binary frame of `length` bytes (`payload` is its first bytes) fed in lent 64 KiB
- * chunks, the shared chunk overwritten after each release, and the message if it completed.
+ * chunks, the shared chunk overwritten after each release; the message if it completed, and whether the
+ * assembler had to copy pieces into a buffer before the message's end.
  */
 function lentPieces(role: Role, payload: Uint8Array, length: number) {
   const conn = new Connection({ role, wholeMessages: true, maxMessageSize: 64 * 1024 * 1024 });
@@ -197,21 +199,42 @@ function lentPieces(role: Role, payload: Uint8Array, length: number) {
   const shared = new Uint8Array(65_536);
   const pieces: Uint8Array[] = [];
   let message: Uint8Array | null = null;
+  let copied = false;
   for (let at = 0; at < bytes.length; at += shared.length) {
     const n = Math.min(shared.length, bytes.length - at);
     shared.set(bytes.subarray(at, at + n));
     conn.receiveData(shared.subarray(0, n));
     for (let e = conn.nextEvent(); e !== null; e = conn.nextEvent()) {
-      if (e.type === 'frame-data') pieces.push(e.data);
       message = assembler.push(e)?.data ?? message;
+      if (e.type === 'frame-data') {
+        pieces.push(e.data);
+        copied ||= (assembler as unknown as { buffer: Uint8Array | null }).buffer !== null;
+      }
     }
     conn.releaseInput();
     shared.fill(0xee);
   }
-  return { pieces, message };
+  return { pieces, message, copied };
 }
 
-describe('Connection: a long frame from lent input', () => {
+describe("Connection: a long frame from lent input (the parser's segments)", () => {
+  for (const role of ['server', 'client'] as const) {
+    it(`a 1 MiB frame read 64 KiB at a time (to a ${role}) lies in a few segments, joined as views`, () => {
+      const random = seededRandom(0x5e9);
+      const payload = new Uint8Array(1 << 20).map(() => (random() * 256) | 0);
+      const { pieces, message, copied } = lentPieces(role, payload, payload.length);
+      assert.ok(message !== null);
+      assert.ok(Buffer.from(message).equals(payload), 'the message is intact after every chunk was reused');
+      const buffers = new Set(pieces.map((p) => p.buffer));
+      // A buffer per 64 KiB read would be 17; segments grow with the bytes received, up to 256 KiB.
+      assert.ok(buffers.size <= 8, `${buffers.size} buffers for ${pieces.length} pieces`);
+      for (const buffer of buffers)
+        assert.ok(buffer.byteLength <= 256 * 1024, `a segment of ${buffer.byteLength}`);
+      assert.ok(!copied, 'the assembler kept views until the end (no copy per piece)');
+      assert.equal(message.buffer.byteLength, payload.length, 'one copy, into a buffer of the message size');
+    });
+  }
+
   it('holds at most twice the bytes received of a frame announced far longer', () => {
     // 16 MiB announced, 1 MiB sent in lent 64 KiB reads: the copies are sized by what came, not by the announced
     // length, and survive the reuse of every read.
