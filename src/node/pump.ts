@@ -16,6 +16,7 @@ import type { Connection } from '../core/connection.ts';
 import { CloseCode } from '../core/constants.ts';
 import type { Event } from '../core/events.ts';
 import { ByteView } from '../core/platform.ts';
+import { Deadlines } from './deadlines.ts';
 import { WebSocketError } from './errors.ts';
 import { isH2Stream } from './h2.ts';
 
@@ -182,6 +183,26 @@ function lendReads(socket: Socket, callback: (this: PumpedSocket, length: number
   return true;
 }
 
+/**
+ * The deadlines of closing handshakes, one list (and one timer) per close timeout in use: a pump whose peer does
+ * not close the connection in time is destroyed. A list is dropped once empty, so the map holds only timeouts of
+ * pumps closing now.
+ */
+const closeDeadlines = new Map<number, Deadlines<Pump>>();
+
+function closeDeadlinesFor(timeout: number): Deadlines<Pump> {
+  let deadlines = closeDeadlines.get(timeout);
+  if (deadlines === undefined) {
+    deadlines = new Deadlines(timeout, closeTimedOut);
+    closeDeadlines.set(timeout, deadlines);
+  }
+  return deadlines;
+}
+
+function closeTimedOut(pump: Pump): void {
+  pump.closeTimedOut();
+}
+
 /** The bits of `Pump.flags`. */
 const Flag = {
   /** A flush is queued (see `flushQueued`); set again by the next command after the flush. */
@@ -205,7 +226,8 @@ export class Pump {
   private readonly highWaterMark: number;
   /** The yes/no state of the pump, one bit per `Flag`. */
   private flags = 0;
-  private closeTimer: NodeJS.Timeout | null = null;
+  /** The list holding this pump's close deadline while it waits for the peer to close (see `closeDeadlines`). */
+  private closeDeadline: Deadlines<Pump> | null = null;
   private error: Error | null = null;
   private onWritten: (() => void) | null = null;
   /** The upgrade's head, until it is fed on the turn after the pump was made (see `receive`). */
@@ -373,7 +395,7 @@ export class Pump {
       // would otherwise hold it until the close timeout. RST_STREAM(NO_ERROR) follows our data (RFC 9113 §8.1).
       if (isH2Stream(socket)) socket.close();
     }
-    if (this.closeTimer === null && this.conn.closeExpected()) this.armCloseTimer();
+    if (this.closeDeadline === null && this.conn.closeExpected()) this.armCloseTimer();
     if (!this.is(Flag.WritePaused) && socket.writableLength > this.highWaterMark) this.pauseForWrites();
   }
 
@@ -400,10 +422,25 @@ export class Pump {
   }
 
   private armCloseTimer(): void {
-    const timer = setTimeout(() => {
-      this.destroy(new WebSocketError('CLOSE_TIMEOUT', 'the peer did not close the connection in time'));
-    }, this.closeTimeout);
-    this.closeTimer = timer;
+    const deadlines = closeDeadlinesFor(this.closeTimeout);
+    deadlines.add(this);
+    this.closeDeadline = deadlines;
+  }
+
+  /** @internal The peer did not close the connection within the close timeout (see `closeDeadlines`). */
+  closeTimedOut(): void {
+    this.dropCloseDeadline();
+    this.destroy(new WebSocketError('CLOSE_TIMEOUT', 'the peer did not close the connection in time'));
+  }
+
+  private dropCloseDeadline(): void {
+    const deadlines = this.closeDeadline;
+    if (deadlines === null) return;
+    this.closeDeadline = null;
+    deadlines.delete(this);
+    if (deadlines.size === 0 && closeDeadlines.get(this.closeTimeout) === deadlines) {
+      closeDeadlines.delete(this.closeTimeout);
+    }
   }
 
   private pauseForWrites(): void {
@@ -481,8 +518,7 @@ export class Pump {
   socketClosed(): void {
     this.feedPendingHead();
     this.flags |= Flag.Closed;
-    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
-    this.closeTimer = null;
+    this.dropCloseDeadline();
     // Events the connection still holds are delivered first, paused or not: the socket is gone, and what is
     // left is at most one received chunk.
     for (let e = this.conn.nextEvent(); e !== null; e = this.conn.nextEvent()) this.handler.handleEvent(e);
