@@ -7,6 +7,7 @@
  * start, so the Map's insertion order is deadline order: a sweep expires keys from the front and stops at the
  * first deadline still ahead, then waits for that one.
  */
+
 /** The longest delay a node timer takes (2^31 - 1 ms). */
 const TIMER_MAX = 0x7fffffff;
 
