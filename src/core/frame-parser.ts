@@ -70,10 +70,10 @@ export class FrameParser {
   /**
    * Every piece of the current data frame is kept until its message ends (the consumer assembles whole messages
    * and no extension decodes them; the connection sets it per frame). With `copies`, the pieces of a long frame
-   * are then copied into segments (see `segmentFor`) instead of a buffer each.
+   * are then copied into segments (see `pieceBuffer`) instead of a buffer each.
    */
   gathers = false;
-  /** The segment the current frame's pieces are copied into (see `segmentFor`), and how much of it is used. */
+  /** The segment the current frame's pieces are copied into (see `pieceBuffer`), and how much of it is used. */
   private segment: Uint8Array | null = null;
   private segmentAt = 0;
   private readonly input = new ByteQueue();
@@ -207,7 +207,11 @@ export class FrameParser {
     );
     this.remaining = remaining - data.length;
     if (!this.masked) {
-      this.data = this.copies ? this.copyOut(data, remaining) : data;
+      if (this.copies) {
+        const copy = this.pieceBuffer(data.length, remaining);
+        copy.set(data);
+        this.data = copy;
+      } else this.data = data;
       return Step.Data;
     }
     let target = this.frameBuffer;
@@ -223,16 +227,9 @@ export class FrameParser {
     }
     if (target === null) {
       if (this.copies) {
-        const into = this.segmentFor(data.length, remaining);
-        if (into === null) {
-          const copy = payloadBuffer(data.length);
-          this.maskOffset = maskInto(data, maskBytes, this.maskOffset, copy, 0);
-          this.data = copy;
-        } else {
-          const at = this.segmentAt;
-          this.maskOffset = maskInto(data, maskBytes, this.maskOffset, into, at);
-          this.data = this.advanceSegment(into, at, data.length);
-        }
+        const copy = this.pieceBuffer(data.length, remaining);
+        this.maskOffset = maskInto(data, maskBytes, this.maskOffset, copy, 0);
+        this.data = copy;
       } else {
         this.maskOffset = applyMask(data, maskBytes, this.maskOffset);
         this.data = data;
@@ -246,48 +243,31 @@ export class FrameParser {
     return Step.Data;
   }
 
-  /** A copy of an unmasked piece of lent input: into the current segment, if there is one (see `segmentFor`). */
-  private copyOut(data: Uint8Array, remaining: number): Uint8Array {
-    const into = this.segmentFor(data.length, remaining);
-    if (into === null) return copyOf(data);
-    const at = this.segmentAt;
-    into.set(data, at);
-    return this.advanceSegment(into, at, data.length);
-  }
-
   /**
-   * The segment a copied piece of `length` bytes goes into, `remaining` being the frame's bytes still to come
-   * with it; null when it gets a buffer of its own. A long data frame that the consumer gathers (`gathers`) is
-   * copied into segments, each as long as the frame's bytes received so far with this piece, at most
-   * `SEGMENT_MAX` and at most the rest of the frame. Its pieces lie next to each other in a few buffers (the
-   * message assembler joins them as they come) instead of one buffer per socket read, and the segments hold at
-   * most twice the frame's bytes received, all of which the consumer keeps. A segment is full before the next one
-   * is made.
+   * Where the copy of a piece of `length` bytes of lent input goes, `remaining` being the frame's bytes still to
+   * come with it: the next bytes of the current segment, or a buffer of its own. A long data frame that the
+   * consumer gathers (`gathers`) is copied into segments, each as long as the frame's bytes received so far with
+   * this piece, at most `SEGMENT_MAX` and at most the rest of the frame. Its pieces lie next to each other in a
+   * few buffers (the message assembler joins them as they come) instead of one buffer per socket read, and the
+   * segments hold at most twice the frame's bytes received, all of which the consumer keeps. A segment is full
+   * before the next one is made, and let go once full.
    */
-  private segmentFor(length: number, remaining: number): Uint8Array | null {
-    const segment = this.segment;
-    if (segment !== null) return segment;
-    if (!this.gathers || this.rsv !== 0 || this.opcode >= 8 || remaining === length) return null;
-    if (remaining <= SLAB_PIECE_MAX) return null;
-    const received = this.length - remaining + length;
-    this.segmentAt = 0;
-    this.segment = allocUnsafe(Math.min(remaining, SEGMENT_MAX, Math.max(received, SLAB_PIECE_MAX)));
-    return this.segment;
-  }
-
-  /** The view of a piece just copied into `segment` at `at`; the segment is let go once full. */
-  private advanceSegment(segment: Uint8Array, at: number, length: number): Uint8Array {
-    const end = at + length;
-    this.segmentAt = end;
-    if (end === segment.length) this.segment = null;
+  private pieceBuffer(length: number, remaining: number): Uint8Array {
+    let segment = this.segment;
+    if (segment === null) {
+      const long = remaining > length && remaining > SLAB_PIECE_MAX;
+      if (!long || !this.gathers || this.rsv !== 0 || this.opcode >= 8) return payloadBuffer(length);
+      const received = this.length - remaining + length;
+      segment = this.segment = allocUnsafe(
+        Math.min(remaining, SEGMENT_MAX, Math.max(received, SLAB_PIECE_MAX)),
+      );
+      this.segmentAt = 0;
+    }
+    const at = this.segmentAt;
+    this.segmentAt = at + length;
+    if (this.segmentAt === segment.length) this.segment = null;
     return new ByteView(segment.buffer, segment.byteOffset + at, length);
   }
-}
-
-function copyOf(data: Uint8Array): Uint8Array {
-  const copy = payloadBuffer(data.length);
-  copy.set(data);
-  return copy;
 }
 
 /**
@@ -298,7 +278,7 @@ function copyOf(data: Uint8Array): Uint8Array {
 const SLAB_PIECE_MAX = 4096;
 const SLAB_SIZE = 64 * 1024;
 /**
- * The longest segment (see `FrameParser.segmentFor`): a 1 MiB frame takes 5 buffers instead of 17. Segments without
+ * The longest segment (see `FrameParser.pieceBuffer`): a 1 MiB frame takes 5 buffers instead of 17. Segments without
  * a cap measured slower on Node 20 (each is fresh memory to fault in).
  */
 const SEGMENT_MAX = 256 * 1024;
