@@ -299,9 +299,7 @@ function h2Record(
  * Sec-WebSocket-Accept when the client sent a key.
  */
 export function h2AcceptHeaders(options: AcceptOptions): Record<string, string | string[] | number> {
-  if (options.protocol !== undefined && !isToken(options.protocol)) {
-    throw new UsageError('INVALID_PROTOCOL', `invalid subprotocol: ${JSON.stringify(options.protocol)}`);
-  }
+  assertProtocol(options.protocol);
   const own: Array<[string, string]> = [];
   if (options.key !== '') own.push(['sec-websocket-accept', acceptKey(options.key, options.sha1)]);
   if (options.protocol) own.push(['sec-websocket-protocol', options.protocol]);
@@ -371,11 +369,16 @@ const ACCEPT_OWN = [
   'sec-websocket-extensions',
 ];
 
+/** The subprotocol a 101 answer names, if any, must be a token. */
+function assertProtocol(protocol: string | undefined): void {
+  if (protocol !== undefined && !isToken(protocol)) {
+    throw new UsageError('INVALID_PROTOCOL', `invalid subprotocol: ${JSON.stringify(protocol)}`);
+  }
+}
+
 /** The headers of a 101 answer, as ordered `[name, value]` pairs (RFC 6455 §4.2.2 step 5). */
 function acceptEntries(options: AcceptOptions): Array<[string, string]> {
-  if (options.protocol !== undefined && !isToken(options.protocol)) {
-    throw new UsageError('INVALID_PROTOCOL', `invalid subprotocol: ${JSON.stringify(options.protocol)}`);
-  }
+  assertProtocol(options.protocol);
   const entries: Array<[string, string]> = [
     ['Upgrade', 'websocket'],
     ['Connection', 'Upgrade'],
@@ -408,9 +411,7 @@ const ACCEPT_HEAD =
  */
 export function buildAccept(options: AcceptOptions): Uint8Array {
   const { protocol, extensions, headers } = options;
-  if (protocol !== undefined && !isToken(protocol)) {
-    throw new UsageError('INVALID_PROTOCOL', `invalid subprotocol: ${JSON.stringify(protocol)}`);
-  }
+  assertProtocol(protocol);
   // The extensions value is the negotiator's; a bad one is our misuse.
   if (extensions) assertHeader('Sec-WebSocket-Extensions', extensions);
   let text = `${ACCEPT_HEAD}${acceptKey(options.key, options.sha1)}\r\n`;
